@@ -1,0 +1,170 @@
+// The embedded default store: one SQLite file (node:sqlite, WAL) that several worker processes may share.
+// Calls are synchronous underneath; SQLite answers point reads in microseconds, so a thread pool would cost
+// more than it saves. Versions come from max(version) + 1 inside BEGIN IMMEDIATE, which holds SQLite's single
+// write lock, so they are monotonic across every process that opens the file.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
+import { StoreUnavailableError } from './errors.ts';
+import { mapSqliteError, openSqliteDatabase } from './sqlite-schema.ts';
+import type { Store } from './store.ts';
+
+export interface SqliteStoreOptions {
+  /** The database file (created with its parent directory if absent), or ':memory:'. */
+  readonly file: string;
+  /** How long a write waits for another process's write lock before failing, in ms. Default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+interface ContentRow { body: Uint8Array; content_type: string; version: number; updated_at: number }
+interface ChangeRow { collection: string; key: string; version: number; deleted: number }
+
+const SQL = {
+  get: 'SELECT body, content_type, version, updated_at FROM content WHERE collection = ? AND key = ?',
+  maxVersion: `SELECT max(v) AS v FROM (SELECT max(version) AS v FROM content
+               UNION ALL SELECT max(version) FROM tombstones)`,
+  upsert: `INSERT INTO content (collection, key, body, content_type, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (collection, key) DO UPDATE SET body = excluded.body, content_type = excluded.content_type,
+           version = excluded.version, updated_at = excluded.updated_at`,
+  unTomb: 'DELETE FROM tombstones WHERE collection = ? AND key = ?',
+  remove: 'DELETE FROM content WHERE collection = ? AND key = ?',
+  tomb: `INSERT INTO tombstones (collection, key, version, deleted_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (collection, key) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at`,
+  count: 'SELECT count(*) AS n FROM content',
+  countIn: 'SELECT count(*) AS n FROM content WHERE collection = ?',
+  changes: `SELECT collection, key, version, 0 AS deleted FROM content WHERE version > ?
+            UNION ALL SELECT collection, key, version, 1 AS deleted FROM tombstones WHERE version > ?
+            ORDER BY version LIMIT ?`,
+  ping: 'SELECT 1',
+} as const;
+
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
+  if (opts.file !== ':memory:') {
+    try {
+      mkdirSync(dirname(opts.file), { recursive: true });
+    } catch (err) {
+      throw new StoreUnavailableError(`cannot create the directory for the SQLite file ${opts.file}`, { cause: err });
+    }
+  }
+  const db = openSqliteDatabase(opts.file, opts.busyTimeoutMs ?? 5000);
+  return new SqliteStore(db, opts.file);
+}
+
+class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  #db: DatabaseSync;
+  #file: string;
+  #s: Record<keyof typeof SQL, StatementSync>;
+  #tx: Record<'begin' | 'commit' | 'rollback', StatementSync>;
+  #closed = false;
+
+  constructor(db: DatabaseSync, file: string) {
+    this.#db = db;
+    this.#file = file;
+    const s: Partial<Record<keyof typeof SQL, StatementSync>> = {};
+    for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) s[name] = db.prepare(SQL[name]);
+    this.#s = s as Record<keyof typeof SQL, StatementSync>;
+    this.#tx = { begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK') };
+  }
+
+  async get(collection: string, key: string): Promise<ContentRecord | undefined> {
+    const row = this.#run(() => this.#s.get.get(collection, key)) as ContentRow | undefined;
+    if (!row) return undefined;
+    const body = Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength);
+    return { collection, key, body, contentType: row.content_type, version: row.version, updatedAt: row.updated_at };
+  }
+
+  async put(write: ContentWrite): Promise<ContentRecord> {
+    const now = Date.now();
+    const [change] = this.#transaction(() => this.#write([write], now));
+    const { version } = change as Change;
+    return { ...pick(write), version, updatedAt: now };
+  }
+
+  async putMany(writes: readonly ContentWrite[]): Promise<Change[]> {
+    if (writes.length === 0) return [];
+    const now = Date.now();
+    return this.#transaction(() => this.#write(writes, now));
+  }
+
+  async delete(collection: string, key: string): Promise<Change | undefined> {
+    return this.#transaction(() => {
+      const version = this.#nextVersion();
+      if (Number(this.#s.remove.run(collection, key).changes) === 0) return undefined;
+      this.#s.tomb.run(collection, key, version, Date.now());
+      return { collection, key, version, deleted: true };
+    });
+  }
+
+  async count(collection?: string): Promise<number> {
+    const row = this.#run(() => collection === undefined ? this.#s.count.get() : this.#s.countIn.get(collection));
+    return Number((row as { n: number }).n);
+  }
+
+  async ping(): Promise<void> {
+    this.#run(() => this.#s.ping.get());
+  }
+
+  async changesSince(sinceVersion: number, limit: number): Promise<Change[]> {
+    const rows = this.#run(() => this.#s.changes.all(sinceVersion, sinceVersion, limit)) as unknown as ChangeRow[];
+    return rows.map((r) => ({ collection: r.collection, key: r.key, version: r.version, deleted: r.deleted === 1 }));
+  }
+
+  async maxVersion(): Promise<number> {
+    return this.#run(() => this.#nextVersion() - 1);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  /** Writes inside an open transaction: one version per record, consecutive, after the store's maximum. */
+  #write(writes: readonly ContentWrite[], now: number): Change[] {
+    let version = this.#nextVersion();
+    const changes: Change[] = new Array<Change>(writes.length);
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i] as ContentWrite;
+      this.#s.upsert.run(w.collection, w.key, w.body, w.contentType, version, now);
+      this.#s.unTomb.run(w.collection, w.key);
+      changes[i] = { collection: w.collection, key: w.key, version, deleted: false };
+      version++;
+    }
+    return changes;
+  }
+
+  #nextVersion(): number {
+    const row = this.#s.maxVersion.get() as { v: number | null };
+    return (row.v ?? 0) + 1;
+  }
+
+  /** Runs `fn` in BEGIN IMMEDIATE (SQLite's write lock, waiting up to busy_timeout): all or nothing. */
+  #transaction<T>(fn: () => T): T {
+    return this.#run(() => {
+      this.#tx.begin.run();
+      try {
+        const result = fn();
+        this.#tx.commit.run();
+        return result;
+      } catch (err) {
+        if (this.#db.isTransaction) this.#tx.rollback.run();
+        throw err;
+      }
+    });
+  }
+
+  #run<T>(fn: () => T): T {
+    if (this.#closed) throw new StoreUnavailableError(`the SQLite store ${this.#file} is closed`);
+    try {
+      return fn();
+    } catch (err) {
+      throw mapSqliteError(err, this.#file);
+    }
+  }
+}
+
+function pick(w: ContentWrite): Pick<ContentRecord, 'collection' | 'key' | 'body' | 'contentType'> {
+  return { collection: w.collection, key: w.key, body: w.body, contentType: w.contentType };
+}
