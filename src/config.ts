@@ -1,0 +1,198 @@
+// One validated configuration object: flags > environment > defaults. Validated once, at start-up, loudly;
+// unknown flags and renamed options are errors; the result is frozen and printable (--print-config).
+import { availableParallelism } from 'node:os';
+
+type Kind = 'int' | 'bytes' | 'duration' | 'string' | 'bool' | 'enum';
+
+interface Spec {
+  /** Flag without the dashes; undefined = environment only (secrets never belong on a command line). */
+  readonly flag?: string;
+  readonly env: string;
+  readonly kind: Kind;
+  readonly default: string | number | boolean;
+  /** For durations: the unit of a bare number ('s' or 'ms'); the value is always held in milliseconds. */
+  readonly unit?: 's' | 'ms';
+  readonly min?: number;
+  readonly max?: number;
+  readonly choices?: readonly string[];
+  readonly secret?: boolean;
+  readonly doc: string;
+}
+
+const MiB = 1024 * 1024;
+
+/** Every option the server takes. The README's configuration table is checked against this by a test. */
+export const OPTIONS = {
+  port: { flag: 'port', env: 'PORT', kind: 'int', default: 8080, min: 0, max: 65535, doc: 'TCP port to listen on (0 = any free port).' },
+  host: { flag: 'host', env: 'HOST', kind: 'string', default: '0.0.0.0', doc: 'Address to listen on.' },
+  dataDir: { flag: 'data-dir', env: 'FLOODGATE_DATA_DIR', kind: 'string', default: './data', doc: 'Folder of the embedded SQLite store (floodgate.db).' },
+  databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', kind: 'string', default: '', secret: true, doc: 'postgres://… switches the store to PostgreSQL; empty = embedded SQLite.' },
+  dbPool: { flag: 'db-pool', env: 'FLOODGATE_DB_POOL', kind: 'int', default: 10, min: 1, max: 1000, doc: 'Store connections at most (PostgreSQL); requests never map to connections.' },
+  storeTimeout: { flag: 'store-timeout', env: 'FLOODGATE_STORE_TIMEOUT', kind: 'duration', unit: 'ms', default: 1000, min: 1, doc: 'Deadline of one store call, waiting for a pooled connection included (ms).' },
+  redisUrl: { flag: 'redis-url', env: 'REDIS_URL', kind: 'string', default: '', secret: true, doc: 'redis://host:port adds the Redis tier; several comma-separated URLs or redis+cluster:// use Redis Cluster.' },
+  redisTimeout: { flag: 'redis-timeout', env: 'FLOODGATE_REDIS_TIMEOUT', kind: 'duration', unit: 'ms', default: 100, min: 1, doc: 'Deadline of one Redis command; a slow or absent Redis is skipped, never waited on (ms).' },
+  cacheBytes: { flag: 'cache-bytes', env: 'FLOODGATE_CACHE_BYTES', kind: 'bytes', default: 256 * MiB, min: 0, doc: 'Memory tier size in bytes (256MiB, 1GiB, …); 0 turns the memory tier off.' },
+  ttl: { flag: 'ttl', env: 'FLOODGATE_TTL', kind: 'duration', unit: 's', default: 300_000, min: 1000, doc: 'Default freshness of cached content and Cache-Control max-age (s); collections may override.' },
+  staleTtl: { flag: 'stale-ttl', env: 'FLOODGATE_STALE_TTL', kind: 'duration', unit: 's', default: 3_600_000, min: 0, doc: 'How long past its TTL content may still be served while it is refreshed or while the store fails (s).' },
+  negativeTtl: { flag: 'negative-ttl', env: 'FLOODGATE_NEGATIVE_TTL', kind: 'duration', unit: 's', default: 5000, min: 0, doc: 'How long a 404 is remembered by the memory tier (s).' },
+  collections: { flag: 'collections', env: 'FLOODGATE_COLLECTIONS', kind: 'string', default: '', doc: 'JSON file defining collections: TTL, fallback body, read-only SQL source.' },
+  adminToken: { env: 'FLOODGATE_ADMIN_TOKEN', kind: 'string', default: '', secret: true, doc: 'Bearer token for the write API; unset = writes answer 403.' },
+  readToken: { env: 'FLOODGATE_READ_TOKEN', kind: 'string', default: '', secret: true, doc: 'When set, reads need "Authorization: Bearer <token>".' },
+  readBasicAuth: { env: 'FLOODGATE_READ_BASIC_AUTH', kind: 'string', default: '', secret: true, doc: 'When set ("user:password"), reads accept HTTP basic auth, as Braze Connected Content credentials send it.' },
+  seed: { flag: 'seed', env: 'FLOODGATE_SEED', kind: 'int', default: 100_000, min: 0, doc: 'Demo users (ids 1..N in collection default) written at start when the store is empty; 0 = none.' },
+  bodyLimit: { flag: 'body-limit', env: 'FLOODGATE_BODY_LIMIT', kind: 'bytes', default: 1 * MiB, min: 1, doc: 'Largest body a PUT accepts (bytes).' },
+  bulkLimit: { flag: 'bulk-limit', env: 'FLOODGATE_BULK_LIMIT', kind: 'bytes', default: 64 * MiB, min: 1, doc: 'Largest NDJSON body a _bulk POST accepts (bytes).' },
+  workers: { flag: 'workers', env: 'FLOODGATE_WORKERS', kind: 'int', default: availableParallelism(), min: 1, max: 256, doc: 'Worker processes (default: the number of cores).' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level of the JSON logs.' },
+  logRequests: { flag: 'log-requests', env: 'FLOODGATE_LOG_REQUESTS', kind: 'bool', default: false, doc: 'Log every request (off the hot path by default).' },
+} as const satisfies Record<string, Spec>;
+
+/** Options that were renamed: using the old name is an error that names the new one. */
+const RENAMED: Record<string, string> = {
+  'cache-size': 'cache-bytes',
+  'pool-size': 'db-pool',
+  FLOODGATE_CACHE_SIZE: 'FLOODGATE_CACHE_BYTES',
+  FLOODGATE_POOL_SIZE: 'FLOODGATE_DB_POOL',
+};
+
+type Value<S> = S extends { kind: 'bool' } ? boolean : S extends { kind: 'int' | 'bytes' | 'duration' } ? number : string;
+export type Config = { readonly [K in keyof typeof OPTIONS]: Value<(typeof OPTIONS)[K]> };
+export type OptionName = keyof typeof OPTIONS;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: MiB, gib: 1024 * MiB, k: 1024, m: MiB, g: 1024 * MiB };
+const TIME: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function parseValue(name: string, spec: Spec, raw: string | boolean, where: string): string | number | boolean {
+  const bad = (what: string): never => {
+    throw new ConfigError(`${where}: ${what} (got ${JSON.stringify(raw)}). ${spec.doc}`);
+  };
+  if (spec.kind === 'bool') {
+    if (typeof raw === 'boolean') return raw;
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    return bad('expected true or false');
+  }
+  const text = String(raw).trim();
+  if (spec.kind === 'string') return text;
+  if (spec.kind === 'enum') {
+    if (!spec.choices?.includes(text)) bad(`expected one of ${spec.choices?.join(', ')}`);
+    return text;
+  }
+  let n: number;
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text);
+  if (!m) return bad(`expected a number for ${name}`);
+  const num = Number(m[1]);
+  const suffix = (m[2] ?? '').toLowerCase();
+  if (spec.kind === 'int') {
+    if (suffix !== '' || !Number.isInteger(num)) bad('expected a whole number');
+    n = num;
+  } else if (spec.kind === 'bytes') {
+    const mult = suffix === '' ? 1 : UNITS[suffix];
+    if (mult === undefined) bad('expected bytes, e.g. 268435456, 256MiB or 1GiB');
+    n = Math.floor(num * (mult ?? 1));
+  } else {
+    const mult = suffix === '' ? TIME[spec.unit ?? 'ms'] : TIME[suffix];
+    if (mult === undefined) bad('expected a duration, e.g. 500ms, 30s or 5m');
+    n = Math.round(num * (mult ?? 1));
+  }
+  if (spec.min !== undefined && n < spec.min) bad(`must be at least ${spec.min}${spec.kind === 'duration' ? ' ms' : ''}`);
+  if (spec.max !== undefined && n > spec.max) bad(`must be at most ${spec.max}`);
+  return n;
+}
+
+/**
+ * Builds the configuration from flags (`--port 9000`, `--port=9000`, `--log-requests`), the environment and
+ * the defaults. Throws ConfigError naming the offending flag or variable. `extraFlags` are flags the calling
+ * command handles itself (e.g. --print-config); their values are returned as given.
+ */
+export function loadConfig(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  extraFlags: readonly string[] = [],
+): { config: Config; extra: Record<string, string | boolean> } {
+  const byFlag = new Map<string, [OptionName, Spec]>();
+  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, Spec][]) {
+    if (spec.flag) byFlag.set(spec.flag, [name, spec]);
+  }
+  const fromFlags = new Map<OptionName, string | boolean>();
+  const extra: Record<string, string | boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument '${arg}' (options start with --; see --help)`);
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (RENAMED[flag]) throw new ConfigError(`--${flag} was renamed to --${RENAMED[flag]}`);
+    const known = byFlag.get(flag);
+    const takesValue = known ? known[1].kind !== 'bool' : false;
+    let value: string | boolean;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else if (!takesValue && (known || extraFlags.includes(flag))) value = true;
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${flag} needs a value`);
+      value = next;
+      i++;
+    }
+    if (known) fromFlags.set(known[0], value);
+    else if (extraFlags.includes(flag)) extra[flag] = value;
+    else throw new ConfigError(`unknown option --${flag} (see --help)`);
+  }
+  for (const [oldName, newName] of Object.entries(RENAMED)) {
+    if (oldName === oldName.toUpperCase() && env[oldName] !== undefined) {
+      throw new ConfigError(`environment variable ${oldName} was renamed to ${newName}`);
+    }
+  }
+  const out: Record<string, string | number | boolean> = {};
+  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, Spec][]) {
+    const flagValue = fromFlags.get(name);
+    const envValue = env[spec.env];
+    if (flagValue !== undefined) out[name] = parseValue(name, spec, flagValue, `--${spec.flag}`);
+    else if (envValue !== undefined && envValue !== '') out[name] = parseValue(name, spec, envValue, spec.env);
+    else out[name] = spec.default;
+  }
+  return { config: Object.freeze(out) as Config, extra };
+}
+
+/** The configuration as printable JSON, secrets masked. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, Spec][]) {
+    const value = config[name];
+    out[name] = spec.secret && value !== '' ? maskSecret(String(value)) : value;
+  }
+  return out;
+}
+
+function maskSecret(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = '***';
+    return url.protocol.startsWith('postgres') || url.protocol.startsWith('redis') ? url.toString() : '***';
+  } catch {
+    return '***';
+  }
+}
+
+/** The help text of the options, generated from the table so it cannot drift. */
+export function optionsHelp(): string {
+  const rows: string[] = [];
+  for (const spec of Object.values(OPTIONS) as Spec[]) {
+    const flag = spec.flag ? `--${spec.flag}${spec.kind === 'bool' ? '' : ' <v>'}` : '(env only)';
+    const def = spec.secret ? 'unset' : formatDefault(spec);
+    rows.push(`  ${flag.padEnd(24)} ${spec.env.padEnd(26)} ${spec.doc} [default: ${def}]`);
+  }
+  return rows.join('\n');
+}
+
+export function formatDefault(spec: Spec): string {
+  const d = spec.default;
+  if (spec.kind === 'bytes' && typeof d === 'number') return d >= MiB && d % MiB === 0 ? `${d / MiB}MiB` : String(d);
+  if (spec.kind === 'duration' && typeof d === 'number') return spec.unit === 's' ? `${d / 1000}s` : `${d}ms`;
+  if (d === '') return 'empty';
+  return String(d);
+}

@@ -1,0 +1,92 @@
+// Collections: named key spaces, each with its own freshness, optional fallback body, and optionally a
+// read-only SQL source over the user's own table. Defined in a JSON file (--collections), validated at start.
+import { readFile } from 'node:fs/promises';
+import { collectionProblem } from './keys.ts';
+import { DEFAULT_COLLECTION, DEFAULT_CONTENT_TYPE } from './record.ts';
+
+export interface CollectionDef {
+  readonly name: string;
+  /** Freshness in the caches and Cache-Control max-age, ms. */
+  readonly ttlMs: number;
+  /** Served (200, marked X-Fallback) when neither a tier nor the store can answer in time. */
+  readonly fallback?: { readonly body: Buffer; readonly contentType: string };
+  /** Read-only collection over the user's own table: one `$1` (PostgreSQL) or `?` (SQLite), one column. */
+  readonly query?: string;
+  /** Content-Type of query results. */
+  readonly contentType: string;
+}
+
+export class CollectionsError extends Error {
+  override readonly name = 'CollectionsError';
+}
+
+const ALLOWED = new Set(['ttl', 'fallback', 'fallbackContentType', 'query', 'contentType']);
+
+function parseTtl(where: string, v: unknown): number {
+  if (typeof v === 'number' && v > 0) return Math.round(v * 1000);
+  if (typeof v === 'string') {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+    if (m) {
+      const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+      const ms = Math.round(Number(m[1]) * mult);
+      if (ms > 0) return ms;
+    }
+  }
+  throw new CollectionsError(`${where}.ttl: expected seconds (300) or a duration ("5m", "30s"), got ${JSON.stringify(v)}`);
+}
+
+/**
+ * Parses a collections document: `{ "collections": { "<name>": { "ttl": "60s", "fallback": "…",
+ * "fallbackContentType": "…", "query": "SELECT …", "contentType": "…" } } }`. Unknown keys are errors.
+ */
+export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'collections'): Map<string, CollectionDef> {
+  const out = new Map<string, CollectionDef>();
+  out.set(DEFAULT_COLLECTION, { name: DEFAULT_COLLECTION, ttlMs: defaultTtlMs, contentType: DEFAULT_CONTENT_TYPE });
+  if (doc === undefined) return out;
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new CollectionsError(`${source}: expected a JSON object`);
+  for (const k of Object.keys(doc)) if (k !== 'collections') throw new CollectionsError(`${source}: unknown key "${k}" (expected "collections")`);
+  const cols = (doc as { collections?: unknown }).collections ?? {};
+  if (typeof cols !== 'object' || cols === null || Array.isArray(cols)) throw new CollectionsError(`${source}.collections: expected an object of collections by name`);
+  for (const [name, raw] of Object.entries(cols)) {
+    const where = `${source}.collections.${name}`;
+    const problem = collectionProblem(name);
+    if (problem) throw new CollectionsError(`${where}: ${problem}`);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CollectionsError(`${where}: expected an object`);
+    const def = raw as Record<string, unknown>;
+    for (const k of Object.keys(def)) if (!ALLOWED.has(k)) throw new CollectionsError(`${where}: unknown key "${k}" (allowed: ${[...ALLOWED].join(', ')})`);
+    const str = (k: string): string | undefined => {
+      const v = def[k];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string' || v === '') throw new CollectionsError(`${where}.${k}: expected a non-empty string`);
+      return v;
+    };
+    const contentType = str('contentType') ?? DEFAULT_CONTENT_TYPE;
+    const fallback = str('fallback');
+    const query = str('query');
+    out.set(name, {
+      name,
+      ttlMs: def.ttl === undefined ? defaultTtlMs : parseTtl(where, def.ttl),
+      contentType,
+      ...(fallback === undefined ? {} : { fallback: { body: Buffer.from(fallback), contentType: str('fallbackContentType') ?? contentType } }),
+      ...(query === undefined ? {} : { query }),
+    });
+  }
+  return out;
+}
+
+export async function loadCollections(file: string, defaultTtlMs: number): Promise<Map<string, CollectionDef>> {
+  if (file === '') return parseCollections(undefined, defaultTtlMs);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CollectionsError(`cannot read collections file ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new CollectionsError(`collections file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseCollections(doc, defaultTtlMs, file);
+}

@@ -1,0 +1,214 @@
+// ContentService: the domain's front door. A read walks the tiers (memory → Redis → store) and fills the
+// tiers above on the way back; a write goes to the store first, then (after commit) to the tiers, then out
+// to every other instance as an invalidation. Nothing here knows about HTTP.
+import type { CollectionDef } from './collections.ts';
+import type { Change, ContentRecord, ContentWrite } from './record.ts';
+import type { Store } from '../store/store.ts';
+import type { InvalidationBus, Tier } from '../tiers/tier.ts';
+import { MemoryTier, etagOf, type Entry, type Lookup } from '../tiers/memory.ts';
+
+/** Counts what the service does; implemented by the metrics module, so content/ needs no metrics library. */
+export interface ContentObserver {
+  redis(outcome: 'hit' | 'miss' | 'error' | 'skipped'): void;
+  store(op: StoreOp, seconds: number, ok: boolean): void;
+  /** Something went wrong off the request path (an L2 write, a publish); logged, never thrown. */
+  backgroundError(what: string, err: unknown): void;
+}
+export type StoreOp = 'get' | 'put' | 'delete' | 'bulk' | 'query';
+
+export class ReadOnlyCollectionError extends Error {
+  override readonly name = 'ReadOnlyCollectionError';
+}
+
+export interface ContentServiceOptions {
+  store: Store;
+  collections: ReadonlyMap<string, CollectionDef>;
+  /** Memory tier bytes; 0 turns the tier off (every read then goes down, used by the lab's store-only row). */
+  cacheBytes: number;
+  defaultTtlMs: number;
+  staleMs: number;
+  negativeTtlMs: number;
+  l2?: Tier | undefined;
+  bus?: InvalidationBus | undefined;
+  observer: ContentObserver;
+  now?: () => number;
+}
+
+type QueryReader = (key: string) => Promise<Buffer | undefined>;
+
+export class ContentService {
+  readonly #store: Store;
+  readonly #collections: ReadonlyMap<string, CollectionDef>;
+  readonly #defaultTtlMs: number;
+  readonly #memory: MemoryTier | undefined;
+  readonly #l2: Tier | undefined;
+  readonly #bus: InvalidationBus | undefined;
+  readonly #obs: ContentObserver;
+  readonly #queries = new Map<string, QueryReader>();
+  readonly #now: () => number;
+
+  constructor(opts: ContentServiceOptions) {
+    this.#store = opts.store;
+    this.#collections = opts.collections;
+    this.#defaultTtlMs = opts.defaultTtlMs;
+    this.#l2 = opts.l2;
+    this.#bus = opts.bus;
+    this.#obs = opts.observer;
+    this.#now = opts.now ?? Date.now;
+    const memOpts = {
+      maxBytes: opts.cacheBytes,
+      ttlMs: (c: string) => this.ttlMs(c),
+      staleMs: opts.staleMs,
+      negativeTtlMs: opts.negativeTtlMs,
+      load: (c: string, k: string) => this.#load(c, k),
+      now: this.#now,
+    };
+    this.#memory = opts.cacheBytes > 0 ? new MemoryTier(memOpts) : undefined;
+    this.#bus?.subscribe((change) => this.applyChange(change));
+  }
+
+  /** Prepares the read-only SQL collections; a bad query fails here, at start, not at the first request. */
+  async init(): Promise<void> {
+    for (const def of this.#collections.values()) {
+      if (def.query === undefined) continue;
+      if (!this.#store.prepareQuery) throw new Error(`collection ${def.name}: the ${this.#store.kind} store cannot serve SQL collections`);
+      this.#queries.set(def.name, await this.#store.prepareQuery(def.query));
+    }
+  }
+
+  get store(): Store {
+    return this.#store;
+  }
+  get memory(): MemoryTier | undefined {
+    return this.#memory;
+  }
+  get l2(): Tier | undefined {
+    return this.#l2;
+  }
+
+  collection(name: string): CollectionDef | undefined {
+    return this.#collections.get(name);
+  }
+
+  ttlMs(collection: string): number {
+    return this.#collections.get(collection)?.ttlMs ?? this.#defaultTtlMs;
+  }
+
+  /** The synchronous fast path: a fresh memory entry or undefined. */
+  fresh(collection: string, key: string): Entry | undefined {
+    return this.#memory?.peekFresh(collection, key);
+  }
+
+  /** Whatever any in-process tier holds, fresh or stale: the answer of last resort under overload. */
+  anyCached(collection: string, key: string): Entry | undefined {
+    return this.#memory?.peekAny(collection, key);
+  }
+
+  /** A full read: memory (single-flight), else Redis, else store. Rejects when nothing can answer. */
+  async get(collection: string, key: string): Promise<Lookup> {
+    if (this.#memory) return this.#memory.lookup(collection, key);
+    const record = await this.#load(collection, key);
+    const entry: Entry = record
+      ? { record, version: record.version, etag: etagOf(record.body), freshUntil: 0, size: 0, failed: false }
+      : { record: undefined, version: 0, etag: '', freshUntil: 0, size: 0, failed: false };
+    return { entry, outcome: 'miss' };
+  }
+
+  async put(write: ContentWrite): Promise<ContentRecord> {
+    this.#writable(write.collection);
+    const record = await this.#timed('put', () => this.#store.put(write));
+    this.#memory?.set(record);
+    const change: Change = { collection: record.collection, key: record.key, version: record.version, deleted: false };
+    await this.#afterCommit(change, record);
+    return record;
+  }
+
+  async delete(collection: string, key: string): Promise<Change | undefined> {
+    this.#writable(collection);
+    const change = await this.#timed('delete', () => this.#store.delete(collection, key));
+    if (change) {
+      this.#memory?.apply(change);
+      await this.#afterCommit(change, undefined);
+    }
+    return change;
+  }
+
+  /** Many writes in one store transaction; then the tiers and the other instances hear of each. */
+  async putMany(writes: readonly ContentWrite[]): Promise<Change[]> {
+    for (const w of writes) this.#writable(w.collection);
+    const changes = await this.#timed('bulk', () => this.#store.putMany(writes));
+    for (const c of changes) this.#memory?.apply(c);
+    await Promise.all(changes.map((c) => this.#afterCommit(c, undefined)));
+    return changes;
+  }
+
+  /** A change made anywhere (another instance, another worker, plain SQL): drop what is older. */
+  applyChange(change: Change): void {
+    this.#memory?.apply(change);
+  }
+
+  /** The post-save hook: L2 gets the new record (or a tombstone), then every instance hears of it. */
+  async #afterCommit(change: Change, record: ContentRecord | undefined): Promise<void> {
+    const l2 = this.#l2;
+    if (l2) {
+      try {
+        if (record) await l2.set(record, Math.ceil(this.ttlMs(record.collection) / 1000));
+        else await l2.invalidate(change);
+      } catch (err) {
+        this.#obs.backgroundError('redis write after commit', err);
+      }
+    }
+    if (this.#bus) {
+      try {
+        await this.#bus.publish(change);
+      } catch (err) {
+        this.#obs.backgroundError('invalidation publish', err);
+      }
+    }
+  }
+
+  async #load(collection: string, key: string): Promise<ContentRecord | undefined> {
+    const query = this.#queries.get(collection);
+    if (query) {
+      const body = await this.#timed('query', () => query(key));
+      const def = this.#collections.get(collection);
+      return body === undefined ? undefined : { collection, key, body, contentType: def?.contentType ?? 'application/octet-stream', version: 0, updatedAt: this.#now() };
+    }
+    const l2 = this.#l2;
+    if (l2) {
+      if (!l2.healthy) this.#obs.redis('skipped');
+      else {
+        try {
+          const hit = await l2.get(collection, key);
+          this.#obs.redis(hit ? 'hit' : 'miss');
+          if (hit) return hit;
+        } catch {
+          this.#obs.redis('error');
+        }
+      }
+    }
+    const record = await this.#timed('get', () => this.#store.get(collection, key));
+    if (record && l2?.healthy) {
+      l2.set(record, Math.ceil(this.ttlMs(collection) / 1000)).catch((err: unknown) => this.#obs.backgroundError('redis fill', err));
+    }
+    return record;
+  }
+
+  #writable(collection: string): void {
+    if (this.#collections.get(collection)?.query !== undefined) {
+      throw new ReadOnlyCollectionError(`collection ${collection} is a read-only SQL collection`);
+    }
+  }
+
+  async #timed<T>(op: StoreOp, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      const out = await fn();
+      this.#obs.store(op, (performance.now() - t0) / 1000, true);
+      return out;
+    } catch (err) {
+      this.#obs.store(op, (performance.now() - t0) / 1000, false);
+      throw err;
+    }
+  }
+}

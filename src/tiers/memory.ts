@@ -1,0 +1,191 @@
+// L1: the in-process memory tier, on lru-cache. Bounded by bytes; every entry has a freshness (its
+// collection's TTL, jittered) and a stale window after it, during which it is still served while one
+// background load refreshes it (stale-while-revalidate) or while the lower tiers fail (stale-if-error).
+// 404s are remembered briefly (negative caching). lru-cache's fetch() gives single-flight: however many
+// concurrent lookups arrive for one cold key, one load runs and the rest wait on it.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Change, ContentRecord } from '../content/record.ts';
+
+/** What one lookup did; drives the X-Cache header and the metric label. */
+export type Outcome = 'hit' | 'miss' | 'stale' | 'coalesced' | 'error-stale';
+
+export interface Entry {
+  /** undefined for a remembered 404 (or a deletion). */
+  readonly record: ContentRecord | undefined;
+  readonly version: number;
+  /** Strong validator: a hash of the body, so equal content has equal ETags on every instance. */
+  readonly etag: string;
+  /** Clock time until which the entry is fresh. */
+  readonly freshUntil: number;
+  readonly size: number;
+  /** Set when a refresh of this (stale) entry failed: it is then served as error-stale. */
+  failed: boolean;
+}
+
+export interface Lookup {
+  readonly entry: Entry;
+  readonly outcome: Outcome;
+}
+
+/** Loads one key from the tiers below (L2, then the store); undefined = it does not exist. */
+export type Loader = (collection: string, key: string) => Promise<ContentRecord | undefined>;
+
+export interface MemoryTierOptions {
+  maxBytes: number;
+  /** Freshness of an entry in a collection, ms. */
+  ttlMs: (collection: string) => number;
+  /** How long after its freshness an entry may still be served (stale-while-revalidate / -if-error), ms. */
+  staleMs: number;
+  /** How long a 404 is remembered, ms. */
+  negativeTtlMs: number;
+  load: Loader;
+  /** The clock (ms). Injected so tests can move time without sleeping. */
+  now?: () => number;
+  /** Random in [0, 1) for TTL jitter; injected for tests. */
+  random?: () => number;
+}
+
+const SEP = '\u0000';
+const ENTRY_OVERHEAD = 200; // bytes: the entry object, the record object, key strings, lru-cache slots
+const JITTER = 0.1; // ±10 % on every TTL so entries written together do not expire together
+
+export function etagOf(body: Buffer): string {
+  return `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
+}
+
+export class MemoryTier {
+  readonly #cache: LRUCache<string, Entry, undefined>;
+  readonly #opts: MemoryTierOptions;
+  readonly #now: () => number;
+  readonly #random: () => number;
+
+  constructor(opts: MemoryTierOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#random = opts.random ?? Math.random;
+    this.#cache = new LRUCache<string, Entry, undefined>({
+      maxSize: Math.max(1, opts.maxBytes),
+      sizeCalculation: (e) => (typeof e.size === 'number' ? e.size : 1),
+      // lru-cache drops an entry only at the end of its stale window; freshness is judged here, on our clock.
+      ttl: 1,
+      ttlAutopurge: false,
+      noDeleteOnFetchRejection: true,
+      fetchMethod: async (cacheKey, stale, { options }) => {
+        const cut = cacheKey.indexOf(SEP);
+        const collection = cacheKey.slice(0, cut);
+        const key = cacheKey.slice(cut + 1);
+        try {
+          const record = await this.#opts.load(collection, key);
+          const entry = this.#entryFor(record, collection);
+          options.ttl = this.#lifetime(entry);
+          return entry;
+        } catch (err) {
+          if (stale) stale.failed = true;
+          throw err;
+        }
+      },
+    });
+  }
+
+  /** Entries in the tier and their accounted bytes. */
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.#cache.size, bytes: this.#cache.calculatedSize };
+  }
+
+  /**
+   * The synchronous fast path: a fresh entry, or undefined. Costs one Map lookup and one clock read; most
+   * requests under a spike end here.
+   */
+  peekFresh(collection: string, key: string): Entry | undefined {
+    const e = this.#cache.get(collection + SEP + key);
+    return e !== undefined && this.#now() < e.freshUntil ? e : undefined;
+  }
+
+  /** The full lookup: fresh hit, stale (refresh started), or a single-flight load. Rejects if the load fails with nothing to serve. */
+  async lookup(collection: string, key: string): Promise<Lookup> {
+    const k = collection + SEP + key;
+    for (let attempt = 0; ; attempt++) {
+      const e = this.#cache.get(k);
+      if (e !== undefined) {
+        if (this.#now() < e.freshUntil) return { entry: e, outcome: 'hit' };
+        this.#refresh(k);
+        return { entry: e, outcome: e.failed ? 'error-stale' : 'stale' };
+      }
+      const status: LRUCache.Status<string, Entry> = {};
+      try {
+        const entry = await this.#cache.fetch(k, { status });
+        if (entry !== undefined) return { entry, outcome: status.fetch === 'inflight' ? 'coalesced' : 'miss' };
+      } catch (err) {
+        // A write or an invalidation landed while the load was in flight and replaced it: read again.
+        if (!status.fetchAborted || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  /** Whatever the tier holds for the key, fresh or stale, without loading: the last resort under overload. */
+  peekAny(collection: string, key: string): Entry | undefined {
+    return this.#cache.get(collection + SEP + key);
+  }
+
+  /** Write-through after a committed write: the very next read sees it. Older versions never replace newer ones. */
+  set(record: ContentRecord): void {
+    const k = record.collection + SEP + record.key;
+    const current = this.#cache.peek(k);
+    if (current !== undefined && current.version > record.version) return;
+    const entry = this.#entryFor(record, record.collection);
+    this.#cache.set(k, entry, { ttl: this.#lifetime(entry) });
+  }
+
+  /** Applies a change made anywhere: drops the entry unless it already holds that version or a newer one. */
+  apply(change: Change): boolean {
+    const k = change.collection + SEP + change.key;
+    const current = this.#cache.peek(k, { allowStale: true });
+    if (current !== undefined && current.version >= change.version) return false;
+    if (change.deleted) {
+      const entry = this.#negative(change.collection, change.version);
+      this.#cache.set(k, entry, { ttl: this.#lifetime(entry) });
+    } else {
+      this.#cache.delete(k);
+    }
+    return true;
+  }
+
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  #refresh(k: string): void {
+    // forceRefresh starts one background load; while it runs, get() keeps answering the stale entry and
+    // further calls join the same load. The promise is observed here so a failure is never unhandled.
+    this.#cache.fetch(k, { forceRefresh: true }).catch(() => undefined);
+  }
+
+  #entryFor(record: ContentRecord | undefined, collection: string): Entry {
+    if (record === undefined) return this.#negative(collection, 0);
+    const ttl = this.#jitter(this.#opts.ttlMs(collection));
+    return {
+      record,
+      version: record.version,
+      etag: etagOf(record.body),
+      freshUntil: this.#now() + ttl,
+      size: ENTRY_OVERHEAD + record.body.length + record.key.length * 2 + record.contentType.length,
+      failed: false,
+    };
+  }
+
+  #negative(collection: string, version: number): Entry {
+    void collection;
+    return { record: undefined, version, etag: '', freshUntil: this.#now() + this.#opts.negativeTtlMs, size: ENTRY_OVERHEAD, failed: false };
+  }
+
+  /** How long lru-cache keeps the entry: its freshness plus the stale window (a 404 gets no stale window). */
+  #lifetime(e: Entry): number {
+    const fresh = Math.max(1, e.freshUntil - this.#now());
+    return e.record === undefined ? fresh : fresh + this.#opts.staleMs;
+  }
+
+  #jitter(ms: number): number {
+    return Math.max(1, Math.round(ms * (1 - JITTER + 2 * JITTER * this.#random())));
+  }
+}
