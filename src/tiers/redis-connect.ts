@@ -23,7 +23,7 @@ export const DEFAULTS = {
   tombstoneTtlSeconds: 30, // s
   connectTimeoutMs: 1_000, // ms: a TCP connect + handshake slower than this is retried
   backoffBaseMs: 50, // ms: first reconnect delay, doubled per attempt
-  backoffMaxMs: 2_000, // ms: reconnect delay cap (jittered down to half of it)
+  backoffMaxMs: 1_000, // ms: reconnect delay cap (jittered down to half of it)
 } as const;
 
 export interface Endpoint {
@@ -151,4 +151,21 @@ export function createClient(target: ParsedRedisUrl, settings: ClientSettings): 
     retryDelayOnTryAgain: Math.max(10, Math.floor(settings.commandTimeoutMs / 4)),
   };
   return new Cluster(target.nodes.map((n) => ({ host: n.host, port: n.port })), options);
+}
+
+/**
+ * Rejects when `pending` has not settled within ms. Redis Cluster needs it: ioredis retries a command whose node
+ * connection closed (retryDelayOnFailover × maxRedirections) past the per-command commandTimeout.
+ */
+export function withDeadline<T>(pending: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`Command timed out (no answer within ${ms} ms)`)), ms);
+  });
+  return Promise.race([pending, late]).finally(() => clearTimeout(timer));
+}
+
+export function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
 }

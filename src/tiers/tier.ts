@@ -45,5 +45,11 @@ export interface InvalidationBus {
   publish(change: Change): Promise<void>;
   /** Registers the handler for changes published by any instance, including this one. */
   subscribe(handler: (change: Change) => void): void;
+  /**
+   * Optional: registers a listener called when the bus lost its subscription and has it back. Changes published
+   * in between were not delivered (Redis pub/sub does not replay), so whatever the listener caches may be stale:
+   * drop or revalidate it.
+   */
+  onResync?(listener: () => void): void;
   close(): Promise<void>;
 }

@@ -131,6 +131,15 @@ export class RedisProcess {
     throw new Error(`redis-server on port ${this.port} did not answer within ${READY_TIMEOUT_MS} ms`);
   }
 
+  /** SIGSTOP / SIGCONT: a frozen server keeps its connections open but answers nothing (a slow Redis). */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   /** Kills the server (SIGKILL: a crash, as far as clients can tell) and waits for it to be gone. */
   async stop(): Promise<void> {
     const child = this.#child;
@@ -150,6 +159,9 @@ export interface RedisServer extends AsyncDisposable {
   stop(): Promise<void>;
   /** Starts it again on the same port (empty: nothing is persisted). */
   restart(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void;
+  resume(): void;
 }
 
 /** A standalone Redis on a free loopback port in a temp dir. `await using srv = await startRedisServer()`. */
@@ -163,6 +175,8 @@ export async function startRedisServer(extraArgs: readonly string[] = []): Promi
         url: `redis://127.0.0.1:${proc.port}`,
         port: proc.port,
         stop: () => proc.stop(),
+        pause: () => proc.pause(),
+        resume: () => proc.resume(),
         restart: async () => {
           await proc.stop();
           await proc.start();
