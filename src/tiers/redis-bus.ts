@@ -5,7 +5,7 @@ import { Cluster } from 'ioredis';
 import type { Change } from '../content/record.ts';
 import type { InvalidationBus } from './tier.ts';
 import {
-  checkKeyPrefix, createClient, DEFAULTS, parseRedisUrl, positive, withDeadline, type Endpoint, type ParsedRedisUrl,
+  checkKeyPrefix, createClient, DEFAULTS, parseRedisUrl, positive, type Endpoint, type ParsedRedisUrl,
   type RedisClient, type RedisOptions,
 } from './redis-connect.ts';
 import { channelName } from './redis-keys.ts';
@@ -46,7 +46,6 @@ export function decodeChange(payload: string): Change | undefined {
 class RedisBus implements RedisInvalidationBus {
   readonly #target: ParsedRedisUrl;
   readonly #channel: string;
-  readonly #deadlineMs: number | undefined;
   readonly #pub: RedisClient;
   readonly #handlers = new Set<(change: Change) => void>();
   readonly #resyncListeners = new Set<() => void>();
@@ -57,7 +56,6 @@ class RedisBus implements RedisInvalidationBus {
     this.#target = parseRedisUrl(opts.url);
     this.#channel = channelName(checkKeyPrefix(opts.keyPrefix ?? DEFAULTS.keyPrefix));
     const commandTimeoutMs = positive('commandTimeoutMs', opts.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs);
-    this.#deadlineMs = this.#target.cluster ? commandTimeoutMs : undefined;
     this.#pub = createClient(this.#target, { commandTimeoutMs, connectionName: 'floodgate-bus' });
     this.#pub.on('error', () => undefined);
   }
@@ -67,8 +65,7 @@ class RedisBus implements RedisInvalidationBus {
   }
 
   async publish(change: Change): Promise<void> {
-    const sent = this.#pub.publish(this.#channel, encodeChange(change));
-    await (this.#deadlineMs === undefined ? sent : withDeadline(sent, this.#deadlineMs));
+    await this.#pub.publish(this.#channel, encodeChange(change));
   }
 
   subscribe(handler: (change: Change) => void): void {

@@ -99,6 +99,9 @@ export function checkKeyPrefix(prefix: string): string {
 
 export type RedisClient = Redis | Cluster;
 
+/** Cluster: MOVED/ASK/TRYAGAIN/CLUSTERDOWN/closed-connection retries per command (ioredis default 16). */
+const MAX_REDIRECTIONS = 5;
+
 export interface ClientSettings {
   readonly commandTimeoutMs: number;
   /** Lua commands to register (EVALSHA with an EVAL fallback on NOSCRIPT). */
@@ -136,6 +139,7 @@ export function createClient(target: ParsedRedisUrl, settings: ClientSettings): 
       retryStrategy: (attempt) => backoff(attempt),
     });
   }
+  const retryDelay = Math.max(5, Math.floor(settings.commandTimeoutMs / (2 * MAX_REDIRECTIONS)));
   const options: ClusterOptions = {
     redisOptions: common,
     enableOfflineQueue: !failFast,
@@ -146,23 +150,14 @@ export function createClient(target: ParsedRedisUrl, settings: ClientSettings): 
     clusterNodeRetryStrategy: (attempt) => backoff(attempt),
     slotsRefreshTimeout: DEFAULTS.connectTimeoutMs,
     slotsRefreshInterval: 5_000,
-    retryDelayOnFailover: Math.max(10, Math.floor(settings.commandTimeoutMs / 4)),
-    retryDelayOnClusterDown: Math.max(10, Math.floor(settings.commandTimeoutMs / 4)),
-    retryDelayOnTryAgain: Math.max(10, Math.floor(settings.commandTimeoutMs / 4)),
+    // A command whose node is gone or whose slot moved is retried up to maxRedirections times, each after one
+    // of these delays; keep the whole loop within about one command deadline.
+    maxRedirections: MAX_REDIRECTIONS,
+    retryDelayOnFailover: retryDelay,
+    retryDelayOnClusterDown: retryDelay,
+    retryDelayOnTryAgain: retryDelay,
   };
   return new Cluster(target.nodes.map((n) => ({ host: n.host, port: n.port })), options);
-}
-
-/**
- * Rejects when `pending` has not settled within ms. Redis Cluster needs it: ioredis retries a command whose node
- * connection closed (retryDelayOnFailover × maxRedirections) past the per-command commandTimeout.
- */
-export function withDeadline<T>(pending: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`Command timed out (no answer within ${ms} ms)`)), ms);
-  });
-  return Promise.race([pending, late]).finally(() => clearTimeout(timer));
 }
 
 export function positive(name: string, value: number): number {

@@ -4,7 +4,7 @@
 import type { Change, ContentRecord } from '../content/record.ts';
 import { TierUnavailableError, type Tier } from './tier.ts';
 import {
-  checkKeyPrefix, createClient, DEFAULTS, parseRedisUrl, positive, withDeadline, type RedisClient, type RedisOptions,
+  checkKeyPrefix, createClient, DEFAULTS, parseRedisUrl, positive, type RedisClient, type RedisOptions,
 } from './redis-connect.ts';
 import { RedisHealth } from './redis-health.ts';
 import { FIELDS, jitteredTtlMs, recordKey, SCRIPTS } from './redis-keys.ts';
@@ -28,8 +28,6 @@ class RedisTier implements Tier {
   readonly #client: RedisClient;
   readonly #scripts: ScriptCommands;
   readonly #health: RedisHealth;
-  /** Cluster only: ioredis retries a command on a closed node connection past its commandTimeout. */
-  readonly #deadlineMs: number | undefined;
 
   constructor(opts: RedisOptions) {
     const target = parseRedisUrl(opts.url);
@@ -37,7 +35,6 @@ class RedisTier implements Tier {
     this.#prefix = checkKeyPrefix(opts.keyPrefix ?? DEFAULTS.keyPrefix);
     this.#tombstoneTtlSeconds = positive('tombstoneTtlSeconds', opts.tombstoneTtlSeconds ?? DEFAULTS.tombstoneTtlSeconds);
     const commandTimeoutMs = positive('commandTimeoutMs', opts.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs);
-    this.#deadlineMs = target.cluster ? commandTimeoutMs : undefined;
     this.#client = createClient(target, {
       commandTimeoutMs,
       scripts: SCRIPTS,
@@ -103,7 +100,7 @@ class RedisTier implements Tier {
 
   async #call<T>(pending: Promise<T>): Promise<T> {
     try {
-      const value = await (this.#deadlineMs === undefined ? pending : withDeadline(pending, this.#deadlineMs));
+      const value = await pending;
       this.#health.success();
       return value;
     } catch (err) {

@@ -19,6 +19,9 @@ export interface ClusterNodeHandle {
   /** Kills the node (a crash); its nodes.conf stays, so start() brings it back with the same slots. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the node keeps its connections but answers nothing. */
+  pause(): void;
+  resume(): void;
 }
 
 export interface RedisCluster extends AsyncDisposable {
@@ -93,7 +96,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   return {
     url: `redis+cluster://127.0.0.1:${procs[0]?.port}`,
     urls: procs.map((p) => `redis://127.0.0.1:${p.port}`).join(','),
-    nodes: procs.map((p) => ({ port: p.port, stop: () => p.stop(), start: () => p.start() })),
+    nodes: procs.map((p) => ({
+      port: p.port, stop: () => p.stop(), start: () => p.start(), pause: () => p.pause(), resume: () => p.resume(),
+    })),
     waitUntilOk,
     [Symbol.asyncDispose]: teardown,
   };
