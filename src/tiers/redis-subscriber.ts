@@ -29,6 +29,8 @@ export class ChannelSubscriber {
   #subscribed = false;
   #closed = false;
   #nextNode: NodeJS.Timeout | undefined;
+  /** Cluster: every node any node we were connected to has told us about (CLUSTER SLOTS). */
+  readonly #learned = new Map<string, Endpoint>();
 
   constructor(target: ParsedRedisUrl, channel: string, events: SubscriberEvents, discover: () => readonly Endpoint[]) {
     this.#target = target;
@@ -67,6 +69,7 @@ export class ChannelSubscriber {
       db: cluster ? 0 : this.#target.db,
       connectionName: 'floodgate-bus-subscriber',
       connectTimeout: 1_000,
+      commandTimeout: 1_000,
       autoResubscribe: false,
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
@@ -89,7 +92,8 @@ export class ChannelSubscriber {
   }
 
   #subscribe(conn: Redis): void {
-    conn.subscribe(this.#channel).then(
+    const learned = this.#target.cluster ? this.#learnNodes(conn) : Promise.resolve();
+    learned.then(() => conn.subscribe(this.#channel)).then(
       () => {
         if (conn !== this.#conn) return;
         this.#subscribed = true;
@@ -101,9 +105,21 @@ export class ChannelSubscriber {
     );
   }
 
+  /** Remembers the cluster's nodes, so the subscription can move on even if the seed nodes are gone. */
+  async #learnNodes(conn: Redis): Promise<void> {
+    try {
+      const shards = await conn.cluster('SLOTS');
+      for (const [, , ...nodes] of shards) {
+        for (const [host, port] of nodes) if (host !== '') this.#learned.set(`${host}:${port}`, { host, port });
+      }
+    } catch {
+      // Not fatal: the seeds and the publisher's view remain.
+    }
+  }
+
   #pickNextNode(): Endpoint {
     const known = new Map<string, Endpoint>();
-    for (const n of [...this.#target.nodes, ...this.#discover()]) known.set(`${n.host}:${n.port}`, n);
+    for (const n of [...this.#target.nodes, ...this.#learned.values(), ...this.#discover()]) known.set(`${n.host}:${n.port}`, n);
     const nodes = [...known.values()];
     this.#nodeIndex = (this.#nodeIndex + 1) % nodes.length;
     return nodes[this.#nodeIndex]!;
