@@ -5,7 +5,7 @@ import { Cluster } from 'ioredis';
 import type { Change } from '../content/record.ts';
 import type { InvalidationBus } from './tier.ts';
 import {
-  checkKeyPrefix, createClient, DEFAULTS, parseRedisUrl, positive, type Endpoint, type ParsedRedisUrl,
+  checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type Endpoint, type ParsedRedisUrl,
   type RedisClient, type RedisOptions,
 } from './redis-connect.ts';
 import { channelName } from './redis-keys.ts';
@@ -65,7 +65,7 @@ class RedisBus implements RedisInvalidationBus {
   }
 
   async publish(change: Change): Promise<void> {
-    await this.#pub.publish(this.#channel, encodeChange(change));
+    await failFast(this.#pub, () => this.#pub.publish(this.#channel, encodeChange(change)));
   }
 
   subscribe(handler: (change: Change) => void): void {

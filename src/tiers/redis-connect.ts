@@ -160,6 +160,16 @@ export function createClient(target: ParsedRedisUrl, settings: ClientSettings): 
   return new Cluster(target.nodes.map((n) => ({ host: n.host, port: n.port })), options);
 }
 
+/**
+ * Sends the command only while the client is connected. ioredis already rejects at once when a standalone
+ * client is disconnected, but a Cluster client that never reached any node holds commands until its next
+ * connection attempt (up to the back-off cap): checking the status here makes both fail in microseconds.
+ */
+export function failFast<T>(client: RedisClient, command: () => Promise<T>): Promise<T> {
+  if (client.status !== 'ready') return Promise.reject(new Error(`Redis is not connected (${client.status})`));
+  return command();
+}
+
 export function positive(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`);
   return value;

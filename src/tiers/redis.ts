@@ -4,7 +4,7 @@
 import type { Change, ContentRecord } from '../content/record.ts';
 import { TierUnavailableError, type Tier } from './tier.ts';
 import {
-  checkKeyPrefix, createClient, DEFAULTS, parseRedisUrl, positive, type RedisClient, type RedisOptions,
+  checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type RedisClient, type RedisOptions,
 } from './redis-connect.ts';
 import { RedisHealth } from './redis-health.ts';
 import { FIELDS, jitteredTtlMs, recordKey, SCRIPTS } from './redis-keys.ts';
@@ -52,7 +52,7 @@ class RedisTier implements Tier {
 
   async get(collection: string, key: string): Promise<ContentRecord | undefined> {
     const [body, type, version, updatedAt, deleted] = await this.#call(
-      this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...FIELDS),
+      () => this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...FIELDS),
     );
     if (!body || !type || !version || !updatedAt || deleted) return undefined;
     return {
@@ -66,18 +66,19 @@ class RedisTier implements Tier {
   }
 
   async set(record: ContentRecord, ttlSeconds: number): Promise<void> {
-    await this.#call(this.#scripts.fgSet(
+    const ttlMs = String(jitteredTtlMs(positive('ttlSeconds', ttlSeconds)));
+    await this.#call(() => this.#scripts.fgSet(
       recordKey(this.#prefix, record.collection, record.key),
       String(record.version),
       record.body,
       record.contentType,
       String(record.updatedAt),
-      String(jitteredTtlMs(positive('ttlSeconds', ttlSeconds))),
+      ttlMs,
     ));
   }
 
   async invalidate(change: Change): Promise<void> {
-    await this.#call(this.#scripts.fgInvalidate(
+    await this.#call(() => this.#scripts.fgInvalidate(
       recordKey(this.#prefix, change.collection, change.key),
       String(change.version),
       change.deleted ? '1' : '0',
@@ -86,7 +87,7 @@ class RedisTier implements Tier {
   }
 
   async ping(): Promise<void> {
-    await this.#call(this.#client.ping());
+    await this.#call(() => this.#client.ping());
   }
 
   async close(): Promise<void> {
@@ -98,9 +99,10 @@ class RedisTier implements Tier {
     }
   }
 
-  async #call<T>(pending: Promise<T>): Promise<T> {
+  /** Runs one command, unless the client is not connected: then it rejects at once, without queueing. */
+  async #call<T>(command: () => Promise<T>): Promise<T> {
     try {
-      const value = await pending;
+      const value = await failFast(this.#client, command);
       this.#health.success();
       return value;
     } catch (err) {
