@@ -66,6 +66,7 @@ class RedisTier implements Tier {
   }
 
   async set(record: ContentRecord, ttlSeconds: number): Promise<void> {
+    if (ttlSeconds <= 0) return; // expired on arrival: nothing to store
     const ttlMs = String(jitteredTtlMs(positive('ttlSeconds', ttlSeconds)));
     await this.#call(() => this.#scripts.fgSet(
       recordKey(this.#prefix, record.collection, record.key),

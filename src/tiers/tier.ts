@@ -18,7 +18,7 @@ export interface Tier {
   get(collection: string, key: string): Promise<ContentRecord | undefined>;
   /**
    * Stores a record for ttlSeconds, but ONLY if the tier does not already hold a newer version (or a newer
-   * deletion tombstone) of that key: a slow reader can never overwrite a newer write.
+   * deletion tombstone) of that key: a slow reader can never overwrite a newer write. ttlSeconds ≤ 0 stores nothing.
    */
   set(record: ContentRecord, ttlSeconds: number): Promise<void>;
   /** Applies a change: drops the key (leaving a short tombstone carrying the version) unless it already holds a newer one. */

@@ -96,6 +96,12 @@ export function tierContract(name: string, make: () => Promise<Tier>): void {
       assert.ok(firstMiss >= 850, `expired after ${firstMiss.toFixed(0)} ms; a 1 s TTL jitters by ±10 % at most`);
     });
 
+    void it('stores nothing for a TTL of zero', async () => {
+      const c = collection();
+      await tier.set(record(c, 'k', 1), 0);
+      assert.equal(await tier.get(c, 'k'), undefined);
+    });
+
     void it('never lets an older version overwrite a newer record', async () => {
       const c = collection();
       await tier.set(record(c, 'k', 5), 60);
