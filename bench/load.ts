@@ -1,0 +1,124 @@
+// Shared benchmark plumbing: start a server pinned to one core, drive it with wrk (or autocannon when wrk
+// is not installed) pinned to the other, parse the figures. Benchmarks print ratios measured in one run.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface LoadResult {
+  tool: string;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+  requests: number;
+}
+
+export const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
+const hasTaskset = spawnSync('taskset', ['--version']).error === undefined;
+const cores = availableParallelism();
+
+/** The command line prefix that pins a process to one core (core 0 = server, core 1 = load generator). */
+export function pin(core: number): string[] {
+  return hasTaskset && cores > 1 ? ['taskset', '-c', String(core % cores)] : [];
+}
+
+export function spawnPinned(core: number, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const p = pin(core);
+  const [bin, ...rest] = p.length > 0 ? [...p, cmd, ...args] : [cmd, ...args];
+  return spawn(bin as string, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Waits until GET url answers (any status), or throws after timeoutMs. */
+export async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+const LUA = (path: string, maxId: number, sequential: boolean): string =>
+  sequential
+    ? `
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "${path}" .. ((counter - 1) % ${maxId} + 1))
+end
+`
+    : `
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "${path}" .. math.random(1, ${maxId}))
+end
+`;
+
+function ms(v: string, unit: string): number {
+  const n = Number(v);
+  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n;
+}
+
+/**
+ * Drives `base + path + <random id 1..maxId>` for `seconds` with `connections` keep-alive connections from
+ * one pinned core.
+ */
+export async function drive(opts: { url: string; path: string; maxId: number; seconds: number; connections: number; core?: number; threads?: number; sequential?: boolean }): Promise<LoadResult> {
+  const core = opts.core ?? 1;
+  if (hasWrk) {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-bench-'));
+    const script = join(dir, 'random.lua');
+    writeFileSync(script, LUA(opts.path, opts.maxId, opts.sequential ?? false));
+    const args = [...pin(core), 'wrk', `-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', '-s', script, opts.url];
+    const out = await run(args);
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+    const pct = (p: string): number => {
+      const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)`, 'm').exec(out);
+      return m ? ms(m[1] as string, m[2] as string) : NaN;
+    };
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+    const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+    if (!Number.isFinite(rps)) throw new Error(`could not read wrk's output:\n${out}`);
+    return { tool: 'wrk', rps, p50ms: pct('50'), p99ms: pct('99'), errors, requests };
+  }
+  const args = [...pin(core), process.execPath, 'node_modules/autocannon/autocannon.js', '--json', '-c', String(opts.connections), '-d', String(opts.seconds), '-I', `${opts.url}${opts.path}[<id>]`];
+  const out = JSON.parse(await run(args)) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
+  return { tool: 'autocannon', rps: out.requests.average, p50ms: out.latency.p50, p99ms: out.latency.p99, errors: out.errors + out.non2xx, requests: out.requests.total };
+}
+
+function run(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const [bin, ...args] = argv;
+    const child = spawn(bin as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}:\n${out}`))));
+  });
+}
+
+export function table(rows: Record<string, string | number>[]): string {
+  const first = rows[0];
+  if (!first) return '';
+  const cols = Object.keys(first);
+  const cell = (v: string | number | undefined): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : (v ?? ''));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]): string => vals.map((v, i) => v.padStart(widths[i] ?? 0)).join('  ');
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}

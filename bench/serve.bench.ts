@@ -1,0 +1,59 @@
+// npm run bench: floodgate serve's cached read path against a raw node:http server answering the same
+// bodies from a Map. Each server in turn is pinned to core 0; wrk (or autocannon) is pinned to core 1;
+// random user ids over the 100,000 demo users. Rounds alternate (A B A B) so drift hits both alike.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { drive, spawnPinned, stop, table, waitForHttp, type LoadResult } from './load.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const USERS = 100_000;
+const node = process.execPath;
+const dataDir = mkdtempSync(join(tmpdir(), 'fg-bench-data-'));
+
+async function measure(name: string, start: () => ReturnType<typeof spawnPinned>, port: number): Promise<LoadResult> {
+  const child = start();
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`);
+    // Warm-up: ids in sequence until every one has been asked for (the memory tier holds them all), then
+    // a short random run so both servers start the measurement equally warm.
+    for (let asked = 0; asked < USERS; ) {
+      asked += (await drive({ url: `http://127.0.0.1:${port}`, path: '/data?user_id=', maxId: USERS, seconds: 3, connections: CONNECTIONS, sequential: true })).requests;
+    }
+    await drive({ url: `http://127.0.0.1:${port}`, path: '/data?user_id=', maxId: USERS, seconds: 2, connections: CONNECTIONS });
+    const r = await drive({ url: `http://127.0.0.1:${port}`, path: '/data?user_id=', maxId: USERS, seconds: SECONDS, connections: CONNECTIONS });
+    process.stderr.write(`  ${name}: ${Math.round(r.rps)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms, errors ${r.errors}\n`);
+    return r;
+  } finally {
+    await stop(child);
+  }
+}
+
+const fgPort = 28_181;
+const rawPort = 28_182;
+const startFloodgate = () =>
+  spawnPinned(0, node, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'serve', '--workers', '1', '--port', String(fgPort), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn'], { ...process.env, FLOODGATE_ADMIN_TOKEN: '', DATABASE_URL: '', REDIS_URL: '' });
+const startRaw = () => spawnPinned(0, node, ['--disable-warning=ExperimentalWarning', 'bench/raw-server.ts', String(rawPort), String(USERS)]);
+
+process.stderr.write(`bench: ${SECONDS}s per run, ${CONNECTIONS} connections, ${ROUNDS} rounds, random ids 1..${USERS}\n`);
+const fg: LoadResult[] = [];
+const raw: LoadResult[] = [];
+try {
+  for (let i = 0; i < ROUNDS; i++) {
+    raw.push(await measure('raw node:http', startRaw, rawPort));
+    fg.push(await measure('floodgate serve', startFloodgate, fgPort));
+  }
+} finally {
+  rmSync(dataDir, { recursive: true, force: true });
+}
+const best = (rs: LoadResult[]): LoadResult => rs.reduce((a, b) => (b.rps > a.rps ? b : a));
+const b = best(fg);
+const r = best(raw);
+process.stdout.write(
+  `\n${table([
+    { server: 'raw node:http + Map', 'req/s': Math.round(r.rps), 'p50 ms': r.p50ms, 'p99 ms': r.p99ms, errors: r.errors },
+    { server: 'floodgate serve (memory tier)', 'req/s': Math.round(b.rps), 'p50 ms': b.p50ms, 'p99 ms': b.p99ms, errors: b.errors },
+  ])}\n\nratio floodgate / raw node:http: ${(b.rps / r.rps).toFixed(3)} (best of ${ROUNDS} rounds each, ${b.tool}; target >= 0.85)\n`,
+);
