@@ -60,7 +60,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   try {
     const collections = await loadCollections(config.collections, config.ttl);
-    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout });
+    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema });
     closers.push(() => store.close());
     const seeded = await seedDemo(store, config.seed, opts.onSeedProgress);
     if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
@@ -70,9 +70,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (config.redisUrl !== '') {
       const redis = await import('./tiers/redis.ts');
       const bus_ = await import('./tiers/redis-bus.ts');
-      l2 = redis.openRedisTier({ url: config.redisUrl, commandTimeoutMs: config.redisTimeout });
+      l2 = redis.openRedisTier({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
       closers.push(() => l2?.close() ?? Promise.resolve());
-      bus = bus_.openRedisBus({ url: config.redisUrl, commandTimeoutMs: config.redisTimeout });
+      bus = bus_.openRedisBus({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
       closers.push(() => bus?.close() ?? Promise.resolve());
     }
 

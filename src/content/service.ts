@@ -65,6 +65,9 @@ export class ContentService {
     };
     this.#memory = opts.cacheBytes > 0 ? new MemoryTier(memOpts) : undefined;
     this.#bus?.subscribe((change) => this.applyChange(change));
+    // Pub/sub does not replay: after the bus lost its subscription, changes may have been missed, so the
+    // memory tier starts over (the store and Redis are still right; reads refill it).
+    this.#bus?.onResync?.(() => this.#memory?.clear());
   }
 
   /** Prepares the read-only SQL collections; a bad query fails here, at start, not at the first request. */
@@ -109,8 +112,8 @@ export class ContentService {
     if (this.#memory) return this.#memory.lookup(collection, key);
     const record = await this.#load(collection, key);
     const entry: Entry = record
-      ? { record, version: record.version, etag: etagOf(record.body), freshUntil: 0, size: 0, failed: false }
-      : { record: undefined, version: 0, etag: '', freshUntil: 0, size: 0, failed: false };
+      ? { record, version: record.version, etag: etagOf(record.body), freshUntil: 0, expiresAt: 0, size: 0, failed: false }
+      : { record: undefined, version: 0, etag: '', freshUntil: 0, expiresAt: 0, size: 0, failed: false };
     return { entry, outcome: 'miss' };
   }
 

@@ -18,6 +18,8 @@ export interface Entry {
   readonly etag: string;
   /** Clock time until which the entry is fresh. */
   readonly freshUntil: number;
+  /** Clock time after which it is not served at all (the end of its stale window). */
+  readonly expiresAt: number;
   readonly size: number;
   /** Set when a refresh of this (stale) entry failed: it is then served as error-stale. */
   failed: boolean;
@@ -67,19 +69,16 @@ export class MemoryTier {
     this.#cache = new LRUCache<string, Entry, undefined>({
       maxSize: Math.max(1, opts.maxBytes),
       sizeCalculation: (e) => (typeof e.size === 'number' ? e.size : 1),
-      // lru-cache drops an entry only at the end of its stale window; freshness is judged here, on our clock.
-      ttl: 1,
-      ttlAutopurge: false,
+      // No TTL inside lru-cache: freshness and the stale window are judged here, on the injected clock,
+      // which keeps lru-cache's get() to a map lookup and a move to the tail.
       noDeleteOnFetchRejection: true,
-      fetchMethod: async (cacheKey, stale, { options }) => {
+      fetchMethod: async (cacheKey, stale) => {
         const cut = cacheKey.indexOf(SEP);
         const collection = cacheKey.slice(0, cut);
         const key = cacheKey.slice(cut + 1);
         try {
           const record = await this.#opts.load(collection, key);
-          const entry = this.#entryFor(record, collection);
-          options.ttl = this.#lifetime(entry);
-          return entry;
+          return this.#entryFor(record, collection);
         } catch (err) {
           if (stale) stale.failed = true;
           throw err;
@@ -108,13 +107,17 @@ export class MemoryTier {
     for (let attempt = 0; ; attempt++) {
       const e = this.#cache.get(k);
       if (e !== undefined) {
-        if (this.#now() < e.freshUntil) return { entry: e, outcome: 'hit' };
-        this.#refresh(k);
-        return { entry: e, outcome: e.failed ? 'error-stale' : 'stale' };
+        const now = this.#now();
+        if (now < e.freshUntil) return { entry: e, outcome: 'hit' };
+        if (now < e.expiresAt) {
+          this.#refresh(k);
+          return { entry: e, outcome: e.failed ? 'error-stale' : 'stale' };
+        }
       }
-      const status: LRUCache.Status<string, Entry> = {};
+      // Cold, or past its stale window: load, and wait. Concurrent lookups join the same load.
+      const status: LRUCache.Status<string, Entry, undefined> = {};
       try {
-        const entry = await this.#cache.fetch(k, { status });
+        const entry = await this.#cache.fetch(k, { status, forceRefresh: e !== undefined });
         if (entry !== undefined) return { entry, outcome: status.fetch === 'inflight' ? 'coalesced' : 'miss' };
       } catch (err) {
         // A write or an invalidation landed while the load was in flight and replaced it: read again.
@@ -125,7 +128,8 @@ export class MemoryTier {
 
   /** Whatever the tier holds for the key, fresh or stale, without loading: the last resort under overload. */
   peekAny(collection: string, key: string): Entry | undefined {
-    return this.#cache.get(collection + SEP + key);
+    const e = this.#cache.get(collection + SEP + key);
+    return e !== undefined && this.#now() < e.expiresAt ? e : undefined;
   }
 
   /** Write-through after a committed write: the very next read sees it. Older versions never replace newer ones. */
@@ -133,18 +137,16 @@ export class MemoryTier {
     const k = record.collection + SEP + record.key;
     const current = this.#cache.peek(k);
     if (current !== undefined && current.version > record.version) return;
-    const entry = this.#entryFor(record, record.collection);
-    this.#cache.set(k, entry, { ttl: this.#lifetime(entry) });
+    this.#cache.set(k, this.#entryFor(record, record.collection));
   }
 
   /** Applies a change made anywhere: drops the entry unless it already holds that version or a newer one. */
   apply(change: Change): boolean {
     const k = change.collection + SEP + change.key;
-    const current = this.#cache.peek(k, { allowStale: true });
+    const current = this.#cache.peek(k);
     if (current !== undefined && current.version >= change.version) return false;
     if (change.deleted) {
-      const entry = this.#negative(change.collection, change.version);
-      this.#cache.set(k, entry, { ttl: this.#lifetime(entry) });
+      this.#cache.set(k, this.#negative(change.version));
     } else {
       this.#cache.delete(k);
     }
@@ -162,27 +164,24 @@ export class MemoryTier {
   }
 
   #entryFor(record: ContentRecord | undefined, collection: string): Entry {
-    if (record === undefined) return this.#negative(collection, 0);
-    const ttl = this.#jitter(this.#opts.ttlMs(collection));
+    if (record === undefined) return this.#negative(0);
+    const now = this.#now();
+    const freshUntil = now + this.#jitter(this.#opts.ttlMs(collection));
     return {
       record,
       version: record.version,
       etag: etagOf(record.body),
-      freshUntil: this.#now() + ttl,
+      freshUntil,
+      expiresAt: freshUntil + this.#opts.staleMs,
       size: ENTRY_OVERHEAD + record.body.length + record.key.length * 2 + record.contentType.length,
       failed: false,
     };
   }
 
-  #negative(collection: string, version: number): Entry {
-    void collection;
-    return { record: undefined, version, etag: '', freshUntil: this.#now() + this.#opts.negativeTtlMs, size: ENTRY_OVERHEAD, failed: false };
-  }
-
-  /** How long lru-cache keeps the entry: its freshness plus the stale window (a 404 gets no stale window). */
-  #lifetime(e: Entry): number {
-    const fresh = Math.max(1, e.freshUntil - this.#now());
-    return e.record === undefined ? fresh : fresh + this.#opts.staleMs;
+  /** A remembered 404 or deletion: no stale window, a 404 is never served once it is old. */
+  #negative(version: number): Entry {
+    const freshUntil = this.#now() + this.#opts.negativeTtlMs;
+    return { record: undefined, version, etag: '', freshUntil, expiresAt: freshUntil, size: ENTRY_OVERHEAD, failed: false };
   }
 
   #jitter(ms: number): number {
