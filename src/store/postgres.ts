@@ -1,14 +1,198 @@
-// Placeholder until the PostgreSQL store lands (step 3).
+// The production store: PostgreSQL through postgres.js with a fixed pool. Every call is ONE prepared statement
+// (a put, a whole putMany batch, a delete), so each is its own transaction and can be withdrawn at its deadline.
+// Versions come from a sequence via triggers, so plain SQL writes by other applications take versions too.
+import postgres from 'postgres';
+import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
 import { StoreUnavailableError } from './errors.ts';
+import { Deadline } from './pg-deadline.ts';
+import type { CancellableQuery } from './pg-deadline.ts';
+import { mapPgError } from './pg-errors.ts';
+import { migrate, migrationNames } from './pg-migrate.ts';
+import { pgStatements } from './pg-statements.ts';
+import type { PgStatements } from './pg-statements.ts';
+import { startWatch } from './pg-watch.ts';
 import type { Store } from './store.ts';
 
 export interface PostgresStoreOptions {
   readonly url: string;
+  /** Connections at most (postgres.js `max`). */
   readonly poolSize: number;
+  /** Deadline of each call, queueing included, in ms; also each pooled connection's statement_timeout. */
   readonly queueTimeoutMs: number;
+  /** Schema holding floodgate's tables. */
   readonly schema: string;
+  /** Shown in pg_stat_activity. Default 'floodgate'; the change feed's connection adds '-listen'. */
+  readonly applicationName?: string;
+  /** Apply migrations on open (default true). */
+  readonly migrate?: boolean;
+}
+
+/** Seconds to wait for a TCP connection + startup before failing with StoreUnavailableError. */
+const CONNECT_TIMEOUT_S = 2;
+
+type Row = Record<string, unknown>;
+const BYTEA = 17; // type oid
+
+/** Connection settings shared by the pool and the feed's listener. */
+export function pgConnectionOptions(applicationName: string): postgres.Options<Record<string, postgres.PostgresType>> {
+  return {
+    connect_timeout: CONNECT_TIMEOUT_S,
+    onnotice: () => undefined, // "already exists, skipping" and friends are not worth a console line
+    connection: { application_name: applicationName },
+  };
 }
 
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Store> {
-  throw new StoreUnavailableError(`the PostgreSQL store is not built yet (${opts.schema})`);
+  const names = migrationNames(opts.schema);
+  const app = opts.applicationName ?? 'floodgate';
+  const base = pgConnectionOptions(app);
+  const sql = postgres(opts.url, {
+    ...base,
+    max: opts.poolSize,
+    connection: { ...base.connection, statement_timeout: Math.ceil(opts.queueTimeoutMs) },
+  });
+  try {
+    if (opts.migrate ?? true) await migrate(sql, opts.schema);
+    else await sql`SELECT 1`;
+  } catch (err) {
+    await sql.end({ timeout: 0 });
+    const mapped = mapPgError(err, 'opening the store');
+    throw mapped instanceof Error && mapped !== err ? mapped : new StoreUnavailableError(`cannot open the PostgreSQL store: ${String(err)}`, { cause: err });
+  }
+  return new PostgresStore(sql, opts, names.channelName, app);
+}
+
+/**
+ * Applies pending migrations over one short-lived connection (`floodgate migrate`); resolves to the names applied.
+ * Safe while instances run or start: they take the same advisory lock.
+ */
+export async function migratePostgres(opts: { url: string; schema: string; applicationName?: string }): Promise<string[]> {
+  migrationNames(opts.schema);
+  const base = pgConnectionOptions(opts.applicationName ?? 'floodgate-migrate');
+  const sql = postgres(opts.url, { ...base, max: 1 });
+  try {
+    return await migrate(sql, opts.schema);
+  } catch (err) {
+    throw mapPgError(err, 'migrating');
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  #sql: postgres.Sql;
+  #opts: PostgresStoreOptions;
+  #channel: string;
+  #app: string;
+  #deadline: Deadline;
+  #q: PgStatements;
+  #closed = false;
+  #stops = new Set<() => Promise<void>>();
+
+  constructor(sql: postgres.Sql, opts: PostgresStoreOptions, channel: string, app: string) {
+    this.#sql = sql;
+    this.#opts = opts;
+    this.#channel = channel;
+    this.#app = app;
+    this.#deadline = new Deadline(opts.queueTimeoutMs);
+    this.#q = pgStatements(`"${opts.schema}"`);
+  }
+
+  async get(collection: string, key: string): Promise<ContentRecord | undefined> {
+    const [row] = await this.#run<Row[]>('get', this.#q.get, [collection, key]);
+    if (!row) return undefined;
+    return {
+      collection, key, body: row.body as Buffer, contentType: row.content_type as string,
+      version: Number(row.version), updatedAt: row.updated_at as number,
+    };
+  }
+
+  async put(write: ContentWrite): Promise<ContentRecord> {
+    const [row] = await this.#run<Row[]>('put', this.#q.put, [write.collection, write.key, write.body, write.contentType]);
+    if (!row) throw new Error('put returned no row');
+    return {
+      collection: write.collection, key: write.key, body: write.body, contentType: write.contentType,
+      version: Number(row.version), updatedAt: row.updated_at as number,
+    };
+  }
+
+  async putMany(writes: readonly ContentWrite[]): Promise<Change[]> {
+    if (writes.length === 0) return [];
+    // One key twice in one statement is an error for ON CONFLICT DO UPDATE: the last write of a key wins,
+    // and every occurrence reports the version that was stored.
+    const last = new Map<string, ContentWrite>();
+    for (const w of writes) last.set(pairKey(w.collection, w.key), w);
+    const unique = [...last.values()];
+    const rows = await this.#run<Row[]>('putMany', this.#q.putMany, [
+      unique.map((w) => w.collection), unique.map((w) => w.key), this.#sql.array(unique.map((w) => w.body), BYTEA), unique.map((w) => w.contentType),
+    ]);
+    const versions = new Map<string, number>();
+    for (const r of rows) versions.set(pairKey(r.collection as string, r.key as string), Number(r.version));
+    return writes.map((w) => ({ collection: w.collection, key: w.key, version: versions.get(pairKey(w.collection, w.key)) ?? 0, deleted: false }));
+  }
+
+  async delete(collection: string, key: string): Promise<Change | undefined> {
+    const [row] = await this.#run<Row[]>('delete', this.#q.delete, [collection, key]);
+    if (row?.version === null || row?.version === undefined) return undefined;
+    return { collection, key, version: Number(row.version), deleted: true };
+  }
+
+  async count(collection?: string): Promise<number> {
+    const [row] = collection === undefined
+      ? await this.#run<Row[]>('count', this.#q.count, [])
+      : await this.#run<Row[]>('count', this.#q.countIn, [collection]);
+    return Number(row?.n ?? 0);
+  }
+
+  async ping(): Promise<void> {
+    await this.#run('ping', this.#q.ping, []);
+  }
+
+  async changesSince(sinceVersion: number, limit: number): Promise<Change[]> {
+    const rows = await this.#run<Row[]>('changesSince', this.#q.changes, [sinceVersion, limit]);
+    return rows.map((r) => ({ collection: r.collection as string, key: r.key as string, version: Number(r.version), deleted: r.deleted === true }));
+  }
+
+  async maxVersion(): Promise<number> {
+    const [row] = await this.#run<Row[]>('maxVersion', this.#q.maxVersion, []);
+    return Number(row?.v ?? 0);
+  }
+
+  async watch(onChange: (change: Change) => void): Promise<() => Promise<void>> {
+    this.#assertOpen();
+    const stop = await startWatch({
+      url: this.#opts.url,
+      options: pgConnectionOptions(`${this.#app}-listen`),
+      channel: this.#channel,
+      store: this,
+    }, onChange);
+    const once = async (): Promise<void> => {
+      this.#stops.delete(once);
+      await stop();
+    };
+    this.#stops.add(once);
+    return once;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#stops].map((stop) => stop()));
+    await this.#sql.end({ timeout: 1 });
+  }
+
+  #run<T>(what: string, text: string, params: unknown[]): Promise<T> {
+    this.#assertOpen();
+    const args = params as postgres.ParameterOrJSON<never>[];
+    return this.#deadline.run(what, () => this.#sql.unsafe(text, args, { prepare: true }) as unknown as CancellableQuery<T>);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreUnavailableError('the PostgreSQL store is closed');
+  }
+}
+
+function pairKey(collection: string, key: string): string {
+  return `${collection.length}:${collection}${key}`;
 }

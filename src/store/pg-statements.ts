@@ -1,0 +1,40 @@
+// The PostgreSQL store's statements, built once per schema and prepared by postgres.js on each connection.
+// updated_at is answered as float8 milliseconds (parsed by postgres.js to a number); version (bigint) as text.
+
+export interface PgStatements {
+  readonly get: string;
+  readonly put: string;
+  readonly putMany: string;
+  readonly delete: string;
+  readonly count: string;
+  readonly countIn: string;
+  readonly changes: string;
+  readonly maxVersion: string;
+  readonly ping: string;
+}
+
+const MS = 'floor(extract(epoch FROM updated_at) * 1000)::float8';
+
+/** `s` is the quoted schema identifier. */
+export function pgStatements(s: string): PgStatements {
+  return {
+    get: `SELECT body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 AND key = $2`,
+    put: `INSERT INTO ${s}.content (collection, key, body, content_type) VALUES ($1, $2, $3, $4)
+          ON CONFLICT (collection, key) DO UPDATE SET body = EXCLUDED.body, content_type = EXCLUDED.content_type
+          RETURNING version, ${MS} AS updated_at`,
+    // One statement for the whole batch: atomic, one round trip, one prepared plan whatever the batch size.
+    putMany: `INSERT INTO ${s}.content (collection, key, body, content_type)
+              SELECT c, k, b, t FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY AS w (c, k, b, t, n)
+              ORDER BY n
+              ON CONFLICT (collection, key) DO UPDATE SET body = EXCLUDED.body, content_type = EXCLUDED.content_type
+              RETURNING collection, key, version`,
+    delete: `SELECT ${s}.delete_content($1, $2) AS version`,
+    count: `SELECT count(*) AS n FROM ${s}.content`,
+    countIn: `SELECT count(*) AS n FROM ${s}.content WHERE collection = $1`,
+    changes: `SELECT collection, key, version, false AS deleted FROM ${s}.content WHERE version > $1
+              UNION ALL SELECT collection, key, version, true FROM ${s}.tombstones WHERE version > $1
+              ORDER BY version LIMIT $2`,
+    maxVersion: `SELECT greatest((SELECT max(version) FROM ${s}.content), (SELECT max(version) FROM ${s}.tombstones), 0) AS v`,
+    ping: 'SELECT 1',
+  };
+}
