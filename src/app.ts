@@ -90,7 +90,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     });
     await service.init();
     if (store.watch) {
-      const stop = await store.watch((change) => service.applyChange(change));
+      const stop = await store.watch((change) => service.applyStoreChange(change));
       closers.push(stop);
     }
 

@@ -110,12 +110,13 @@ function parseValue(name: string, spec: Spec, raw: string | boolean, where: stri
 /**
  * Builds the configuration from flags (`--port 9000`, `--port=9000`, `--log-requests`), the environment and
  * the defaults. Throws ConfigError naming the offending flag or variable. `extraFlags` are flags the calling
- * command handles itself (e.g. --print-config); their values are returned as given.
+ * command handles itself, each saying whether it takes a value (e.g. { 'print-config': false,
+ * collection: true }); their values are returned as given.
  */
 export function loadConfig(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  extraFlags: readonly string[] = [],
+  extraFlags: Readonly<Record<string, boolean>> = {},
 ): { config: Config; extra: Record<string, string | boolean> } {
   const byFlag = new Map<string, [OptionName, Spec]>();
   for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, Spec][]) {
@@ -130,10 +131,12 @@ export function loadConfig(
     const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     if (RENAMED[flag]) throw new ConfigError(`--${flag} was renamed to --${RENAMED[flag]}`);
     const known = byFlag.get(flag);
-    const takesValue = known ? known[1].kind !== 'bool' : false;
+    const isExtra = Object.hasOwn(extraFlags, flag);
+    if (!known && !isExtra) throw new ConfigError(`unknown option --${flag} (see --help)`);
+    const takesValue = known ? known[1].kind !== 'bool' : extraFlags[flag] === true;
     let value: string | boolean;
     if (eq !== -1) value = arg.slice(eq + 1);
-    else if (!takesValue && (known || extraFlags.includes(flag))) value = true;
+    else if (!takesValue) value = true;
     else {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${flag} needs a value`);
@@ -141,8 +144,7 @@ export function loadConfig(
       i++;
     }
     if (known) fromFlags.set(known[0], value);
-    else if (extraFlags.includes(flag)) extra[flag] = value;
-    else throw new ConfigError(`unknown option --${flag} (see --help)`);
+    else extra[flag] = value;
   }
   for (const [oldName, newName] of Object.entries(RENAMED)) {
     if (oldName === oldName.toUpperCase() && env[oldName] !== undefined) {

@@ -32,7 +32,7 @@ export const command: Command = {
     }
     let loaded;
     try {
-      loaded = loadConfig(argv, process.env, ['print-config']);
+      loaded = loadConfig(argv, process.env, { 'print-config': false });
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`floodgate serve: ${err.message}\n`);

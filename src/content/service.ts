@@ -145,9 +145,19 @@ export class ContentService {
     return changes;
   }
 
-  /** A change made anywhere (another instance, another worker, plain SQL): drop what is older. */
+  /** A change announced by another instance or worker (which already updated Redis): drop what is older. */
   applyChange(change: Change): void {
     this.#memory?.apply(change);
+  }
+
+  /**
+   * A change seen on the store's change feed, possibly made by another application with plain SQL, which
+   * no floodgate wrote to Redis: drop it from memory and from Redis. Redis's version guard makes this a
+   * no-op where Redis already holds that version, so every instance doing it is harmless.
+   */
+  applyStoreChange(change: Change): void {
+    this.#memory?.apply(change);
+    this.#l2?.invalidate(change).catch((err: unknown) => this.#obs.backgroundError('redis invalidate from change feed', err));
   }
 
   /** The post-save hook: L2 gets the new record (or a tombstone), then every instance hears of it. */

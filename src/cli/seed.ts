@@ -1,0 +1,43 @@
+// floodgate seed: write the demo content (user ids 1..N, a deterministic 140-character string each).
+import { ConfigError, loadConfig } from '../config.ts';
+import { seedDemo } from '../app.ts';
+import { openStore } from '../store/open.ts';
+import type { Command } from './main.ts';
+
+const HELP = `floodgate seed: write the demo content into the store when its default collection is empty.
+
+Usage: floodgate seed [--seed N] [--data-dir DIR | DATABASE_URL=postgres://…]
+
+Writes user ids 1..N (default 100000) to the collection "default", each a deterministic 140-character string,
+as the reference tutorial's endpoint served. floodgate serve does this by itself on an empty store.
+`;
+
+export const command: Command = {
+  summary: 'write the demo content',
+  async run(argv) {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    let config;
+    try {
+      config = loadConfig(argv).config;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`floodgate seed: ${err.message}\n`);
+      return 2;
+    }
+    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: 30_000, schema: config.dbSchema });
+    try {
+      const t0 = performance.now();
+      const n = await seedDemo(store, config.seed, (done, total) => {
+        if (process.stderr.isTTY) process.stderr.write(`\rseeding ${done}/${total}`);
+      });
+      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+      process.stdout.write(n > 0 ? `seeded ${n} demo users in ${((performance.now() - t0) / 1000).toFixed(2)} s\n` : 'the default collection already has content; nothing seeded\n');
+      return 0;
+    } finally {
+      await store.close();
+    }
+  },
+};

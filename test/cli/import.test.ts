@@ -1,0 +1,82 @@
+// floodgate import as a user runs it: a real process, real files, the embedded store and PostgreSQL.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openStore } from '../../src/store/open.ts';
+import { PG_URL } from '../support/app.ts';
+
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'import', ...args], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '', ...env } });
+
+describe('floodgate import', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fg-import-'));
+    const lines: string[] = [];
+    for (let i = 1; i <= 12_000; i++) lines.push(JSON.stringify({ key: `u${i}`, body: `content ${i}` }));
+    lines.splice(100, 0, '{"key": "broken"'); // line 101
+    lines.splice(7000, 0, JSON.stringify({ key: '', body: 'empty key' })); // line 7001
+    lines.push(JSON.stringify({ key: 'j', json: { a: [1, 2] }, collection: 'other' }));
+    writeFileSync(join(dir, 'data.ndjson'), lines.join('\n') + '\n');
+    writeFileSync(join(dir, 'data.csv'), 'key,body,contentType\nc1,"hello, world",text/plain\nc2,"multi\nline",\n,no key,\nc3,plain,\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const backend of ['sqlite', 'postgres'] as const) {
+    it(`imports NDJSON into ${backend}, reporting bad lines by number and importing the rest`, async () => {
+      const schema = `fg_imp_${process.pid}_${backend}`;
+      const env = backend === 'postgres' ? { DATABASE_URL: PG_URL, FLOODGATE_DB_SCHEMA: schema } : {};
+      const dataDir = join(dir, `d-${backend}`);
+      const r = cli([join(dir, 'data.ndjson'), '--data-dir', dataDir, '--collection', 'recs'], env);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /data\.ndjson:101: not valid JSON/);
+      assert.match(r.stderr, /data\.ndjson:7001: the key is empty/);
+      assert.match(r.stdout, /imported 12001 records .* 2 bad lines skipped/);
+      const store = await openStore({ databaseUrl: env.DATABASE_URL ?? '', dataDir, schema });
+      try {
+        assert.equal(await store.count('recs'), 12_000);
+        assert.equal((await store.get('recs', 'u11999'))?.body.toString(), 'content 11999');
+        const j = await store.get('other', 'j');
+        assert.equal(j?.contentType, 'application/json');
+        assert.deepEqual(JSON.parse(j?.body.toString() ?? ''), { a: [1, 2] });
+      } finally {
+        if (backend === 'postgres') {
+          const postgres = (await import('postgres')).default;
+          const sql = postgres(PG_URL, { max: 1, onnotice: () => undefined });
+          await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await sql.end();
+        }
+        await store.close();
+      }
+    });
+  }
+
+  it('imports CSV with quoted fields and reports a row without a key', async () => {
+    const dataDir = join(dir, 'd-csv');
+    const r = cli([join(dir, 'data.csv'), '--data-dir', dataDir]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /data\.csv:\d+: "key" is required/);
+    const store = await openStore({ databaseUrl: '', dataDir });
+    try {
+      assert.equal((await store.get('default', 'c1'))?.body.toString(), 'hello, world');
+      assert.equal((await store.get('default', 'c2'))?.body.toString(), 'multi\nline');
+      assert.equal((await store.get('default', 'c3'))?.body.toString(), 'plain');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('fails clearly on a missing file or a bad option', () => {
+    const missing = cli([join(dir, 'nope.ndjson'), '--data-dir', join(dir, 'x')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /cannot read .*nope\.ndjson/);
+    const bad = cli([join(dir, 'data.ndjson'), '--bogus']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown option --bogus/);
+    const none = cli([]);
+    assert.equal(none.status, 2);
+  });
+});
