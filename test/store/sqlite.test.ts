@@ -25,6 +25,7 @@ void describe('SQLite store', () => {
     try {
       assert.equal(existsSync(f), true);
       assert.equal(store.kind, 'sqlite');
+      assert.equal(store.watch, undefined, 'no change feed: cross-process invalidation is the server bus');
     } finally {
       await store.close();
     }
