@@ -111,6 +111,17 @@ export class ResponseParser {
   feed(b: Uint8Array, start: number, end: number): number {
     let i = start;
     let state = this.#state;
+    if (state === S_STATUS && this.#pos === 0) {
+      // the usual case: a whole response head in one read, parsed in one pass with locals only
+      const after = this.#wholeHead(b, i, end);
+      if (after >= 0) {
+        i = after;
+        state = this.#headersDone();
+        if (state === S_DONE) return this.#done(i);
+      } else if (after === MALFORMED) {
+        return this.#malformed();
+      }
+    }
     while (i < end) {
       switch (state) {
         case S_STATUS: {
@@ -304,6 +315,78 @@ export class ResponseParser {
     return NEED_MORE;
   }
 
+  /**
+   * Parses a complete response head in `b[i, end)` in one pass. Returns the index after the blank line, NEED_MORE
+   * when the head is not complete in these bytes (the incremental machine then starts over from the same bytes),
+   * or MALFORMED.
+   */
+  #wholeHead(b: Uint8Array, i: number, end: number): number {
+    if (end - i < 16) return NEED_MORE;
+    for (let k = 0; k < 7; k++) if (b[i + k] !== HTTP_PREFIX[k]) return MALFORMED;
+    const minor = (b[i + 7] ?? 0) - 0x30;
+    const d0 = (b[i + 9] ?? 0) - 0x30;
+    const d1 = (b[i + 10] ?? 0) - 0x30;
+    const d2 = (b[i + 11] ?? 0) - 0x30;
+    if (minor < 0 || minor > 9 || b[i + 8] !== SPACE || d0 < 0 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return MALFORMED;
+    const first = i;
+    i += 12;
+    while (i < end && b[i] !== LF) i++;
+    i++;
+    let contentLength = -1;
+    let chunked = false;
+    let close = false;
+    let keepAlive = false;
+    while (i < end) {
+      const c = b[i] ?? 0;
+      if (c === CR || c === LF) {
+        const after = c === CR ? i + 2 : i + 1;
+        if (after > end) return NEED_MORE;
+        if (c === CR && b[i + 1] !== LF) return MALFORMED;
+        if (after - first > MAX_HEAD_BYTES) return MALFORMED;
+        this.status = d0 * 100 + d1 * 10 + d2;
+        this.#minor = minor;
+        this.#pos = 12;
+        this.#contentLength = contentLength;
+        this.#chunked = chunked;
+        this.#connClose = close;
+        this.#connKeepAlive = keepAlive;
+        return after;
+      }
+      const lc = c | 0x20;
+      let header = 0;
+      let valueAt = -1;
+      if (lc === 0x63) {
+        if (matchName(b, i, end, CL_NAME)) header = H_CL;
+        else if (matchName(b, i, end, CONN_NAME)) header = H_CONN;
+      } else if (lc === 0x74 && matchName(b, i, end, TE_NAME)) {
+        header = H_TE;
+      }
+      if (header !== 0) valueAt = i + (header === H_CL ? CL_NAME.length : header === H_TE ? TE_NAME.length : CONN_NAME.length) + 1;
+      let lf = valueAt < 0 ? i : valueAt;
+      while (lf < end && b[lf] !== LF) lf++;
+      if (lf >= end) return NEED_MORE;
+      if (header === H_CL) {
+        let n = -1;
+        for (let k = valueAt; k < lf; k++) {
+          const v = b[k] ?? 0;
+          if (v === SPACE || v === TAB || v === CR) continue;
+          const d = v - 0x30;
+          if (d < 0 || d > 9) return MALFORMED;
+          n = (n < 0 ? 0 : n * 10) + d;
+        }
+        if (n > Number.MAX_SAFE_INTEGER / 10) return MALFORMED;
+        contentLength = n;
+      } else if (header === H_TE) {
+        chunked = endsWithToken(b, valueAt, lf, CHUNKED);
+      } else if (header === H_CONN) {
+        if (hasToken(b, valueAt, lf, CLOSE)) close = true;
+        else if (((b[skipSpaces(b, valueAt, lf)] ?? 0) | 0x20) === 0x6b) keepAlive = true;
+      }
+      i = lf + 1;
+    }
+    return NEED_MORE;
+  }
+
   /** At end of stream: true when the response is complete by the close (a body delimited by the connection end). */
   finishAtEof(): boolean {
     if (this.#state === S_BODY_EOF) {
@@ -363,4 +446,45 @@ export class ResponseParser {
     this.#state = S_DONE;
     return MALFORMED;
   }
+}
+
+/** True when b[i…] starts with `name` (lower case) followed by ':'. */
+function matchName(b: Uint8Array, i: number, end: number, name: Uint8Array): boolean {
+  if (i + name.length >= end) return false;
+  for (let k = 0; k < name.length; k++) if (((b[i + k] ?? 0) | 0x20) !== name[k]) return false;
+  return b[i + name.length] === COLON;
+}
+
+function skipSpaces(b: Uint8Array, i: number, end: number): number {
+  while (i < end && (b[i] === SPACE || b[i] === TAB)) i++;
+  return i;
+}
+
+/** True when the comma-separated value in b[from, to) has `word` as its last token. */
+function endsWithToken(b: Uint8Array, from: number, to: number, word: Uint8Array): boolean {
+  let e = to;
+  while (e > from && (b[e - 1] === CR || b[e - 1] === SPACE || b[e - 1] === TAB)) e--;
+  const s = e - word.length;
+  if (s < from) return false;
+  for (let k = 0; k < word.length; k++) if (((b[s + k] ?? 0) | 0x20) !== word[k]) return false;
+  return s === from || b[s - 1] === 0x2c || b[s - 1] === SPACE || b[s - 1] === TAB;
+}
+
+/** True when `word` is one of the comma-separated tokens of b[from, to). */
+function hasToken(b: Uint8Array, from: number, to: number, word: Uint8Array): boolean {
+  let k = from;
+  while (k < to) {
+    k = skipSpaces(b, k, to);
+    let e = k;
+    while (e < to && b[e] !== 0x2c) e++;
+    let t = e;
+    while (t > k && (b[t - 1] === CR || b[t - 1] === SPACE || b[t - 1] === TAB)) t--;
+    if (t - k === word.length) {
+      let same = true;
+      for (let j = 0; j < word.length; j++) if (((b[k + j] ?? 0) | 0x20) !== word[j]) same = false;
+      if (same) return true;
+    }
+    k = e + 1;
+  }
+  return false;
 }

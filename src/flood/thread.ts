@@ -288,12 +288,14 @@ export class ThreadEngine implements ConnectionOwner {
     if (this.#finished) return;
     const now = performance.now();
     if (now >= this.#nextSecondAt) this.#closeSeconds(now);
+    // requests due before the end still leave when the timer fires a little after it (late, and timed from when
+    // they were due); only then does the run stop sending
+    if (this.#open) this.#dispatchDue(now);
     if (now >= this.#endAt && !this.#stopping) {
       this.#stopping = true;
       this.#sleepers.length = 0;
     }
-    if (this.#open) this.#dispatchDue(now);
-    else if (this.#sleepers.length > 0) this.#wakeSleepers(now);
+    if (!this.#open && this.#sleepers.length > 0) this.#wakeSleepers(now);
     if (now - this.#lastSweep >= HOUSEKEEPING_MS || this.#stopping) this.#expire(now);
     this.#checkFinished(now);
     if (!this.#finished) this.#arm(now);

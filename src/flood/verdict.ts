@@ -116,7 +116,10 @@ export function verdict(r: FloodResult): Verdict {
         'the server answered more slowly than the rate needs; their latency counts from their schedule.',
     );
   }
-  if (g.missedSends > 0) notes.push(`${formatInt(g.missedSends)} scheduled requests were never sent before the end.`);
+  if (g.missedSends > 0) {
+    notes.push(`${formatInt(g.missedSends)} scheduled requests were still waiting for a connection at the end and were never sent; ` +
+      'they are not in the percentiles, which are therefore a little optimistic.');
+  }
   if (r.stopped) notes.push(`The run was stopped early (${r.stopped.reason}: ${r.stopped.detail}).`);
   const blips = bound.map((b, i) => (b ? r.timeline[i]?.second : undefined)).filter((s): s is number => s !== undefined);
   // a late event loop on a thread that used little CPU was waiting for a core: other processes competed for it
@@ -133,7 +136,7 @@ export function verdict(r: FloodResult): Verdict {
     text =
       `TRUSTWORTHY, with ${boundSeconds} brief generator stall${boundSeconds > 1 ? 's' : ''} ` +
       `(at ${blips.slice(0, 5).map((s) => `${s} s`).join(', ')}${blips.length > 5 ? ', …' : ''}: ${worst.join(', ')}); ` +
-      'the tail percentiles of those seconds include flood\'s own delay.';
+      `the tail percentiles of those seconds include flood's own delay.${starved ? ` ${advice}` : ''}`;
   } else {
     text =
       `TRUSTWORTHY: flood kept up (CPU max ${pct(g.maxCpu)} of a core, event loop max ${pct(g.maxElu)} busy, ` +

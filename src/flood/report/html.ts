@@ -5,7 +5,7 @@ import { ERROR_KINDS, isTimeoutKind } from '../outcome.ts';
 import { scenarioLabel, summarize, type FloodResult } from '../result.ts';
 import type { ThresholdOutcome } from '../threshold.ts';
 import { formatInt, formatMs, formatPercent, pct } from '../units.ts';
-import { boundReasons, generatorSummary, verdict } from '../verdict.ts';
+import { boundReasons, generatorSummary, LOOP_DELAY_LIMIT_MS, verdict } from '../verdict.ts';
 import { describeScenario, formatBytes } from './terminal.ts';
 import { barChart, escapeXml as esc, lineChart } from './svg.ts';
 
@@ -18,7 +18,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:900px;color:#1d232a;padding:0 12px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde2e7;padding-bottom:4px}
 .sub{color:#5a6673}.verdict{padding:10px 14px;border-radius:6px;margin:14px 0;font-weight:600}
-.ok{background:#e6f4ea;border:1px solid #9ed3ad}.bad{background:#fdecea;border:1px solid #f1a9a0}
+.ok{background:#e6f4ea;border:1px solid #9ed3ad}.bad{background:#fdecea;border:1px solid #f1a9a0}.warn{background:#fff6e0;border:1px solid #f0c96b}
 table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}
 th,td{padding:4px 10px;border-bottom:1px solid #e6e9ed;text-align:right}th{background:#f4f6f8}
 td:first-child,th:first-child{text-align:left}.big td{font-size:17px;font-weight:600}
@@ -62,7 +62,7 @@ function section(entry: HtmlEntry, titled: boolean): string {
   out.push(`<p class="sub">${esc(`${r.scenario.method} ${r.scenario.url}`)}<br>${esc(describeScenario(r.scenario))}` +
     `${r.runs.length > 1 ? `<br>merged from ${r.runs.length} runs: ${esc(r.runs.map((x) => x.host).join(', '))}` : ''}` +
     `<br>started ${esc(new Date(r.startedAt).toISOString())}, ran ${(r.durationMs / 1000).toFixed(2)} s</p>`);
-  out.push(`<div class="verdict ${v.trustworthy ? 'ok' : 'bad'}">${esc(v.text)}</div>`);
+  out.push(`<div class="verdict ${!v.trustworthy ? 'bad' : v.boundSeconds > 0 ? 'warn' : 'ok'}">${esc(v.text)}</div>`);
   for (const n of v.notes) out.push(`<p class="note">${esc(n)}</p>`);
   out.push(`<table class="big"><tr><th>Hits</th><th>Errors</th><th>Timeouts</th><th>Avg response</th><th>Error rate</th><th>Throughput</th></tr>` +
     `<tr><td>${formatInt(s.hits)}</td><td>${formatInt(s.errors)}</td><td>${formatInt(s.timeouts)}</td><td>${s.latency.count > 0 ? formatMs(s.latency.mean) : '-'}</td><td>${formatPercent(s.errorRate)}</td><td>${formatInt(s.rps)} rps</td></tr></table>`);
@@ -95,7 +95,8 @@ function section(entry: HtmlEntry, titled: boolean): string {
 
 function charts(r: FloodResult): string[] {
   const t = r.timeline;
-  const xs = t.map((e) => e.second);
+  // a point stands for the slice of time that ends there: the first second is drawn at 1 s
+  const xs = t.map((e) => e.second + e.durationMs / 1000);
   const per = (n: number, e: (typeof t)[number]): number => n / (e.durationMs / 1000);
   const bands: [number, number][] = t.filter((e) => boundReasons(e).length > 0).map((e) => [e.second, e.second + 1]);
   const bandLabel = 'flood itself was the bottleneck in this second';
@@ -106,14 +107,14 @@ function charts(r: FloodResult): string[] {
   ];
   if (r.scenario.model === 'open') {
     throughput.push({ name: 'sent/s', color: C.purple, values: t.map((e) => per(e.counts.sent, e)) });
-    out.push(lineChart({ title: 'Throughput', xs, xLabel: 'seconds', yLabel: 'requests per second', bands, bandLabel,
+    out.push(lineChart({ title: 'Throughput', xs, xLabel: 'seconds', xFrom: 0, yLabel: 'requests per second', bands, bandLabel,
       series: [...throughput, { name: 'target', color: C.grey, values: t.map((e) => e.targetRps), dashed: true }] }));
   } else {
-    out.push(lineChart({ title: 'Throughput', xs, xLabel: 'seconds', yLabel: 'requests per second', series: throughput, bands, bandLabel }));
+    out.push(lineChart({ title: 'Throughput', xs, xLabel: 'seconds', xFrom: 0, yLabel: 'requests per second', series: throughput, bands, bandLabel }));
   }
   out.push(lineChart({
-    title: `Latency of successes per second${r.scenario.model === 'open' ? ' (from schedule)' : ''}`, xs, xLabel: 'seconds', yLabel: 'ms (log scale)', log: true, bands, bandLabel,
-    formatY: (v) => formatMs(v),
+    title: `Latency of successes per second${r.scenario.model === 'open' ? ' (from schedule)' : ''}`, xs, xLabel: 'seconds', xFrom: 0, yLabel: 'latency (log scale)', log: true, bands, bandLabel,
+    formatY: tickMs,
     series: [
       { name: 'p50', color: C.green, values: t.map((e) => (e.latency.count > 0 ? e.latency.p50 : null)) },
       { name: 'p90', color: C.blue, values: t.map((e) => (e.latency.count > 0 ? e.latency.p90 : null)) },
@@ -124,7 +125,7 @@ function charts(r: FloodResult): string[] {
   const statusClass = (e: (typeof t)[number], lo: number, hi: number): number =>
     Object.entries(e.counts.statuses).reduce((n, [c, k]) => (Number(c) >= lo && Number(c) < hi ? n + k : n), 0);
   out.push(barChart({
-    title: 'Errors per second', xs, xLabel: 'seconds', yLabel: 'failed requests', series: [
+    title: 'Errors per second', xs: t.map((e) => e.second), xLabel: 'seconds', xFrom: 0, yLabel: 'failed requests', series: [
       { name: 'timeouts', color: C.orange, values: t.map((e) => ERROR_KINDS.filter(isTimeoutKind).reduce((n, k) => n + e.counts.failures[k], 0)) },
       { name: 'socket errors', color: C.purple, values: t.map((e) => ERROR_KINDS.filter((k) => !isTimeoutKind(k)).reduce((n, k) => n + e.counts.failures[k], 0)) },
       { name: '5xx', color: C.red, values: t.map((e) => statusClass(e, 500, 600)) },
@@ -132,23 +133,38 @@ function charts(r: FloodResult): string[] {
     ],
   }));
   out.push(lineChart({
-    title: 'Load generator health (shaded: flood was the bottleneck)', xs, xLabel: 'seconds', yLabel: '% of one core / of the loop', yMax: 100, bands, bandLabel,
+    title: 'Load generator health (shaded: flood was the bottleneck)', xs, xLabel: 'seconds', xFrom: 0, yLabel: '% of one core / of the loop', yMax: 100, bands, bandLabel,
     formatY: (v) => `${v}%`,
     series: [
       { name: 'CPU', color: C.blue, values: t.map((e) => e.generator.cpu * 100) },
       { name: 'event loop busy', color: C.orange, values: t.map((e) => e.generator.elu * 100) },
     ],
   }));
+  const delays = [
+    { name: 'event-loop delay p99', color: C.orange, values: t.map((e) => e.generator.loopDelayP99) },
+    { name: `limit (${LOOP_DELAY_LIMIT_MS} ms)`, color: C.grey, values: t.map(() => LOOP_DELAY_LIMIT_MS), dashed: true },
+  ];
+  if (r.scenario.model === 'open') delays.splice(1, 0, { name: 'send delay p99', color: C.purple, values: t.map((e) => e.generator.sendDelayP99) });
+  out.push(lineChart({
+    title: 'Load generator delays per second', xs, xLabel: 'seconds', xFrom: 0, yLabel: 'ms', bands, bandLabel, series: delays,
+  }));
   const ps = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
   const px = ps.map((p) => Math.min(5.5, Math.log10(100 / Math.max(100 - p, 0.0003))));
   const spectrum = [{ name: r.scenario.model === 'open' ? 'corrected (from schedule)' : 'successes', color: C.blue, values: ps.map((p) => percentileMs(r.histograms.success, p)) }];
   if (r.scenario.model === 'open') spectrum.push({ name: 'uncorrected (from send)', color: C.grey, values: ps.map((p) => percentileMs(r.histograms.uncorrected, p)) });
   out.push(lineChart({
-    title: 'Latency by percentile, whole run', xs: px, xLabel: 'percentile', yLabel: 'ms (log scale)', log: true, series: spectrum,
-    formatY: (v) => formatMs(v),
+    title: 'Latency by percentile, whole run', xs: px, xLabel: 'percentile', yLabel: 'latency (log scale)', log: true, series: spectrum,
+    formatY: tickMs,
     formatX: (v) => (Math.abs(v - Math.round(v)) < 1e-9 ? `${+(100 - 100 / 10 ** Math.round(v)).toFixed(4)}%` : ''),
   }));
   return out;
+}
+
+/** Axis ticks of a log scale of milliseconds: 100 µs, 1 ms, 10 ms, 1 s. */
+function tickMs(v: number): string {
+  if (v >= 1000) return `${+(v / 1000).toPrecision(3)} s`;
+  if (v >= 1) return `${+v.toPrecision(3)} ms`;
+  return `${+(v * 1000).toPrecision(3)} µs`;
 }
 
 function failuresOf(f: Record<string, number>): number {

@@ -21,11 +21,13 @@ export interface ChartOptions {
   readonly formatY?: (v: number) => string;
   readonly formatX?: (v: number) => string;
   readonly yMax?: number;
+  /** Start the x axis here rather than at the first point (time axes start at 0). */
+  readonly xFrom?: number;
 }
 
 const W = 860;
 const H = 260;
-const M = { left: 64, right: 16, top: 28, bottom: 40 };
+const M = { left: 72, right: 16, top: 28, bottom: 40 };
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
@@ -52,7 +54,7 @@ interface Frame {
 
 function frame(o: ChartOptions, yMinData: number, yMaxData: number): Frame {
   const xs = o.xs;
-  const xMin = xs.length > 0 ? Math.min(...xs) : 0;
+  const xMin = o.xFrom ?? (xs.length > 0 ? Math.min(...xs) : 0);
   const xMax = xs.length > 1 ? Math.max(...xs) : xMin + 1;
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
@@ -91,7 +93,7 @@ function frame(o: ChartOptions, yMinData: number, yMaxData: number): Frame {
   }
   svg.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${M.top + ph}" y2="${M.top + ph}" class="axis"/>`);
   svg.push(`<text x="${M.left + pw / 2}" y="${H - 6}" class="xl">${escapeXml(o.xLabel)}</text>`);
-  svg.push(`<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" class="yl">${escapeXml(o.yLabel)}</text>`);
+  svg.push(`<text transform="translate(12 ${M.top + ph / 2}) rotate(-90)" class="yl">${escapeXml(o.yLabel)}</text>`);
   return { x, y, svg };
 }
 
