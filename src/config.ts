@@ -16,6 +16,8 @@ interface Spec {
   readonly max?: number;
   readonly choices?: readonly string[];
   readonly secret?: boolean;
+  /** How the default is shown where it depends on the machine (e.g. 'cores'). */
+  readonly defaultDoc?: string;
   readonly doc: string;
 }
 
@@ -44,7 +46,22 @@ export const OPTIONS = {
   seed: { flag: 'seed', env: 'FLOODGATE_SEED', kind: 'int', default: 100_000, min: 0, doc: 'Demo users (ids 1..N in collection default) written at start when the store is empty; 0 = none.' },
   bodyLimit: { flag: 'body-limit', env: 'FLOODGATE_BODY_LIMIT', kind: 'bytes', default: 1 * MiB, min: 1, doc: 'Largest body a PUT accepts (bytes).' },
   bulkLimit: { flag: 'bulk-limit', env: 'FLOODGATE_BULK_LIMIT', kind: 'bytes', default: 64 * MiB, min: 1, doc: 'Largest NDJSON body a _bulk POST accepts (bytes).' },
-  workers: { flag: 'workers', env: 'FLOODGATE_WORKERS', kind: 'int', default: availableParallelism(), min: 1, max: 256, doc: 'Worker processes (default: the number of cores).' },
+  deadline: { flag: 'deadline', env: 'FLOODGATE_DEADLINE', kind: 'duration', unit: 'ms', default: 1000, min: 10, max: 60_000, doc: 'Every read is answered within this time (ms): content, else stale content, else the fallback body, else 503.' },
+  maxInFlight: { flag: 'max-in-flight', env: 'FLOODGATE_MAX_IN_FLIGHT', kind: 'int', default: 1000, min: 1, doc: 'Reads not answerable from memory that may wait on Redis or the store at once, per process.' },
+  maxQueue: { flag: 'max-queue', env: 'FLOODGATE_MAX_QUEUE', kind: 'int', default: 2000, min: 0, doc: 'Such reads that may wait for a slot, per process; beyond it they are answered degraded at once.' },
+  maxEventLoopDelay: { flag: 'max-event-loop-delay', env: 'FLOODGATE_MAX_EVENT_LOOP_DELAY', kind: 'duration', unit: 'ms', default: 200, min: 0, doc: 'Event-loop delay (ms) above which reads that miss memory are answered degraded; 0 = off.' },
+  maxHeap: { flag: 'max-heap', env: 'FLOODGATE_MAX_HEAP', kind: 'bytes', default: 0, min: 0, doc: 'V8 heap use (bytes) above which misses are answered degraded; 0 = 90% of the V8 heap limit.' },
+  maxRss: { flag: 'max-rss', env: 'FLOODGATE_MAX_RSS', kind: 'bytes', default: 0, min: 0, doc: 'Resident memory per process (bytes) above which misses are answered degraded; 0 = 90% of the memory available (cgroup limit or RAM) / workers.' },
+  headersTimeout: { flag: 'headers-timeout', env: 'FLOODGATE_HEADERS_TIMEOUT', kind: 'duration', unit: 's', default: 10_000, min: 100, doc: 'A client must send the request line and headers within this time (s), else the connection is dropped (slowloris).' },
+  requestTimeout: { flag: 'request-timeout', env: 'FLOODGATE_REQUEST_TIMEOUT', kind: 'duration', unit: 's', default: 30_000, min: 100, doc: 'A client must send the whole request, body included, within this time (s).' },
+  keepAliveTimeout: { flag: 'keep-alive-timeout', env: 'FLOODGATE_KEEP_ALIVE_TIMEOUT', kind: 'duration', unit: 's', default: 65_000, min: 100, doc: 'An idle keep-alive connection is closed after this time (s); longer than a load balancer\'s 60 s idle timeout.' },
+  maxHeaderSize: { flag: 'max-header-size', env: 'FLOODGATE_MAX_HEADER_SIZE', kind: 'bytes', default: 16 * 1024, min: 1024, max: 1024 * 1024, doc: 'Largest request line + headers (bytes); larger requests get 431.' },
+  backlog: { flag: 'backlog', env: 'FLOODGATE_BACKLOG', kind: 'int', default: 65_535, min: 1, doc: 'Listen backlog: connections the kernel holds before they are accepted (capped by net.core.somaxconn).' },
+  shutdownTimeout: { flag: 'shutdown-timeout', env: 'FLOODGATE_SHUTDOWN_TIMEOUT', kind: 'duration', unit: 's', default: 10_000, min: 0, doc: 'On SIGTERM (or a rolling restart) in-flight requests get this long (s) to finish before connections are cut.' },
+  tlsCert: { flag: 'tls-cert', env: 'FLOODGATE_TLS_CERT', kind: 'string', default: '', doc: 'PEM certificate (chain) file; with --tls-key the server speaks HTTPS.' },
+  tlsKey: { flag: 'tls-key', env: 'FLOODGATE_TLS_KEY', kind: 'string', default: '', doc: 'PEM private key file of --tls-cert.' },
+  tlsSelfSigned: { flag: 'tls-self-signed', env: 'FLOODGATE_TLS_SELF_SIGNED', kind: 'bool', default: false, doc: 'Serve HTTPS with a certificate for localhost generated at start (local use only).' },
+  workers: { flag: 'workers', env: 'FLOODGATE_WORKERS', kind: 'int', default: availableParallelism(), defaultDoc: 'cores', min: 1, max: 256, doc: 'Worker processes (default: the number of cores).' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level of the JSON logs.' },
   logRequests: { flag: 'log-requests', env: 'FLOODGATE_LOG_REQUESTS', kind: 'bool', default: false, doc: 'Log every request (off the hot path by default).' },
 } as const satisfies Record<string, Spec>;
@@ -187,16 +204,27 @@ export function optionsHelp(): string {
   const rows: string[] = [];
   for (const spec of Object.values(OPTIONS) as Spec[]) {
     const flag = spec.flag ? `--${spec.flag}${spec.kind === 'bool' ? '' : ' <v>'}` : '(env only)';
-    const def = spec.secret ? 'unset' : formatDefault(spec);
+    const def = formatDefault(spec);
     rows.push(`  ${flag.padEnd(24)} ${spec.env.padEnd(26)} ${spec.doc} [default: ${def}]`);
   }
   return rows.join('\n');
 }
 
 export function formatDefault(spec: Spec): string {
+  if (spec.secret) return 'unset';
+  if (spec.defaultDoc) return spec.defaultDoc;
   const d = spec.default;
   if (spec.kind === 'bytes' && typeof d === 'number') return d >= MiB && d % MiB === 0 ? `${d / MiB}MiB` : String(d);
   if (spec.kind === 'duration' && typeof d === 'number') return spec.unit === 's' ? `${d / 1000}s` : `${d}ms`;
   if (d === '') return 'empty';
   return String(d);
+}
+
+/** The README's configuration table, generated from OPTIONS (scripts/docs.ts writes it; a test compares). */
+export function optionsMarkdown(): string {
+  const rows = ['| Flag | Environment | Default | Meaning |', '| --- | --- | --- | --- |'];
+  for (const spec of Object.values(OPTIONS) as Spec[]) {
+    rows.push(`| ${spec.flag ? `\`--${spec.flag}\`` : '(env only)'} | \`${spec.env}\` | ${formatDefault(spec)} | ${spec.doc.replaceAll('|', '\\|')} |`);
+  }
+  return rows.join('\n');
 }
