@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open.ts';
 import { PG_URL } from '../support/app.ts';
 
-const cli = (args: string[], env: Record<string, string> = {}) =>
+const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
   spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'import', ...args], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '', ...env } });
 
 describe('floodgate import', () => {
