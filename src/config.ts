@@ -201,13 +201,11 @@ function maskSecret(value: string): string {
 
 /** The help text of the options, generated from the table so it cannot drift. */
 export function optionsHelp(): string {
-  const rows: string[] = [];
-  for (const spec of Object.values(OPTIONS) as Spec[]) {
-    const flag = spec.flag ? `--${spec.flag}${spec.kind === 'bool' ? '' : ' <v>'}` : '(env only)';
-    const def = formatDefault(spec);
-    rows.push(`  ${flag.padEnd(24)} ${spec.env.padEnd(26)} ${spec.doc} [default: ${def}]`);
-  }
-  return rows.join('\n');
+  const specs = Object.values(OPTIONS) as Spec[];
+  const flagOf = (spec: Spec): string => (spec.flag ? `--${spec.flag}${spec.kind === 'bool' ? '' : ' <v>'}` : '(env only)');
+  const fw = Math.max(...specs.map((s) => flagOf(s).length)) + 2;
+  const ew = Math.max(...specs.map((s) => s.env.length)) + 2;
+  return specs.map((spec) => `  ${flagOf(spec).padEnd(fw)}${spec.env.padEnd(ew)}${spec.doc} [default: ${formatDefault(spec)}]`).join('\n');
 }
 
 export function formatDefault(spec: Spec): string {

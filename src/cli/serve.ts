@@ -14,8 +14,8 @@ Usage: floodgate serve [options]
 
 Options (flag, environment variable, meaning, default; flags win over the environment):
 ${optionsHelp()}
-  --print-config                                     Print the resolved configuration (secrets masked) and exit.
-  --help                                             This text.
+  --print-config   Print the resolved configuration (secrets masked) and exit.
+  --help           This text.
 
 Examples:
   floodgate serve
