@@ -1,16 +1,22 @@
 // The composition root: builds store, tiers, service, metrics and the HTTP server from one Config, and
 // tears them down in reverse order. `floodgate serve`, the tests and the benchmarks all start the server here.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { loadCollections } from './content/collections.ts';
 import { demoWrites } from './content/demo.ts';
 import { DEFAULT_COLLECTION } from './content/record.ts';
 import { ContentService } from './content/service.ts';
+import { Admission } from './http/admission.ts';
 import { credentials } from './http/auth.ts';
+import { trackConnections } from './http/drain.ts';
 import { createMetrics } from './http/metrics.ts';
+import { PressureMonitor } from './http/pressure.ts';
 import { createHandler } from './http/routes.ts';
+import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
 import { BULK_BATCH } from './http/writes.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
@@ -22,6 +28,8 @@ export interface App extends AsyncDisposable {
   readonly server: Server;
   readonly service: ContentService;
   readonly logger: Logger;
+  /** Graceful stop: no new connections, in-flight requests finish (up to deadlineMs), then close(). */
+  drain(deadlineMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -29,6 +37,33 @@ export interface AppOptions {
   logger?: Logger;
   /** Called with (done, total) while demo content is seeded. */
   onSeedProgress?: (done: number, total: number) => void;
+  /** false: do not seed (a cluster worker: the primary seeded before forking). Default true. */
+  seed?: boolean;
+  /** The invalidation bus when REDIS_URL is unset (a cluster worker's IPC bus). */
+  bus?: InvalidationBus;
+  /** TLS files decided by the primary (shared ticket key); default: decided here from the config. */
+  tls?: TlsFiles;
+}
+
+/** Runs once before any worker starts: opens the store (which applies migrations), seeds it, closes it. */
+export async function prepareStore(config: Config, logger: Logger, onSeedProgress?: (done: number, total: number) => void): Promise<void> {
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1, queueTimeoutMs: Math.max(config.storeTimeout, 30_000), schema: config.dbSchema });
+  try {
+    const seeded = await seedDemo(store, config.seed, onSeedProgress);
+    if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
+  } finally {
+    await store.close();
+  }
+}
+
+/** The memory watermarks, 0 meaning automatic (see the maxHeap and maxRss options). */
+export function memoryLimits(config: Pick<Config, 'maxHeap' | 'maxRss' | 'workers'>): { maxHeapBytes: number; maxRssBytes: number } {
+  const constrained = process.constrainedMemory();
+  const available = constrained > 0 && constrained < totalmem() ? constrained : totalmem();
+  return {
+    maxHeapBytes: config.maxHeap || Math.floor(0.9 * getHeapStatistics().heap_size_limit),
+    maxRssBytes: config.maxRss || Math.floor((0.9 * available) / Math.max(1, config.workers)),
+  };
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -62,11 +97,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const collections = await loadCollections(config.collections, config.ttl);
     const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema });
     closers.push(() => store.close());
-    const seeded = await seedDemo(store, config.seed, opts.onSeedProgress);
-    if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
+    if (opts.seed !== false) {
+      const seeded = await seedDemo(store, config.seed, opts.onSeedProgress);
+      if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
+    }
 
     let l2: Tier | undefined;
-    let bus: InvalidationBus | undefined;
+    let bus: InvalidationBus | undefined = opts.bus;
     if (config.redisUrl !== '') {
       const redis = await import('./tiers/redis.ts');
       const bus_ = await import('./tiers/redis-bus.ts');
@@ -96,6 +133,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
     const readiness: Record<string, () => Promise<void>> = { store: () => store.ping() };
     if (l2) readiness.redis = () => l2.ping();
+    const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, ...memoryLimits(config) }).start();
+    closers.push(async () => pressure.stop());
+    const admission = new Admission({
+      maxInFlight: config.maxInFlight,
+      maxQueue: config.maxQueue,
+      deadlineMs: config.deadline,
+      onError: (err) => logger.error({ err }, 'error while answering a read past its deadline'),
+    });
+    closers.push(async () => admission.close());
     const handler = createHandler({
       service,
       metrics,
@@ -105,16 +151,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       limits: { bodyLimit: config.bodyLimit, bulkLimit: config.bulkLimit },
       logRequests: config.logRequests,
       readiness,
+      admission,
+      pressure,
     });
-    const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 30_000 }, handler);
-    const sockets = new Set<Socket>();
-    server.on('connection', (s: Socket) => {
-      sockets.add(s);
-      s.once('close', () => sockets.delete(s));
-    });
+    const tlsFiles = opts.tls ?? prepareTls(config, (msg) => logger.info(msg));
+    const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
+    const connections = trackConnections(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      server.listen({ port: config.port, host: config.host, backlog: config.backlog }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -124,15 +169,19 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
-          for (const s of sockets) s.destroy();
+          connections.destroyAll();
         }),
     );
     const port = (server.address() as AddressInfo).port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const url = `${tlsFiles ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     let closed: Promise<void> | undefined;
     const close = (): Promise<void> => (closed ??= closeAll());
-    return { url, port, server, service, logger, close, [Symbol.asyncDispose]: close };
+    const drain = async (deadlineMs: number): Promise<void> => {
+      await connections.drain(deadlineMs);
+      await close();
+    };
+    return { url, port, server, service, logger, drain, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     await closeAll();
     throw err;

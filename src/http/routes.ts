@@ -6,9 +6,12 @@ import type { ContentService } from '../content/service.ts';
 import { collectionProblem, keyProblem } from '../content/keys.ts';
 import { DEFAULT_COLLECTION } from '../content/record.ts';
 import type { Entry, Outcome } from '../tiers/memory.ts';
+import type { Admission, Ticket } from './admission.ts';
 import type { Credentials } from './auth.ts';
+import { createDegrade } from './degrade.ts';
 import { HttpError, errorBody, toHttpError } from './errors.ts';
 import type { Metrics, Route } from './metrics.ts';
+import type { PressureMonitor } from './pressure.ts';
 import { handleWrite, handleBulk, type WriteLimits } from './writes.ts';
 
 export interface RouteDeps {
@@ -19,6 +22,9 @@ export interface RouteDeps {
   writeAuth: Credentials | undefined;
   limits: WriteLimits;
   logRequests: boolean;
+  /** Admission control of reads the memory tier cannot answer at once; pressure sampled off the hot path. */
+  admission: Admission;
+  pressure: PressureMonitor;
   /** Dependencies /readyz checks, each rejecting when not ready. */
   readiness: Record<string, () => Promise<void>>;
 }
@@ -81,11 +87,40 @@ export function createHandler(deps: RouteDeps): Handler {
       finish(route, answer(req, res, collection, fresh, 'hit'), t0, req);
       return;
     }
-    service.get(collection, key).then(
-      (lookup) => finish(route, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req),
-      (err: unknown) => fail(res, route, t0, req, err),
+    // Not fresh in memory: under pressure answer degraded at once; else wait for a slot, within the deadline.
+    const pressure = deps.pressure.reason;
+    if (pressure !== undefined) {
+      finish(route, degrade(req, res, collection, key, pressure), t0, req);
+      return;
+    }
+    const ticket: Ticket = deps.admission.submit(
+      t0,
+      () => {
+        service.get(collection, key).then(
+          (lookup) => {
+            deps.admission.done(ticket);
+            if (!ticket.expired) finish(route, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req);
+          },
+          (err: unknown) => {
+            deps.admission.done(ticket);
+            if (ticket.expired) return;
+            const { error } = toHttpError(err);
+            if (error.code === 'FG_ERR_STORE_TIMEOUT' || error.code === 'FG_ERR_STORE_UNAVAILABLE') {
+              finish(route, degrade(req, res, collection, key, 'store-error', error), t0, req);
+            } else fail(res, route, t0, req, err);
+          },
+        );
+      },
+      (reason) => finish(route, degrade(req, res, collection, key, reason), t0, req),
     );
   };
+  const degrade = createDegrade({
+    service,
+    registry: metrics.registry,
+    admission: deps.admission,
+    pressure: deps.pressure,
+    answerEntry: (req, res, collection, entry) => answer(req, res, collection, entry, 'stale'),
+  });
 
   return function handle(req, res) {
     const t0 = performance.now();
