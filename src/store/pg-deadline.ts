@@ -13,6 +13,11 @@ import { mapPgError, pgErrorCode } from './pg-errors.ts';
 export interface CancellableQuery<T> extends PromiseLike<T> {
   cancel(): unknown;
 }
+/** postgres.js's .describe() and .raw() return the same query object, typed as a plain Promise. */
+export function cancellable<T>(query: PromiseLike<unknown>): CancellableQuery<T> {
+  return query as unknown as CancellableQuery<T>;
+}
+
 interface QueryInternals {
   /** Set when the query is written to a connection. */
   state?: unknown;

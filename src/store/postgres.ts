@@ -4,13 +4,14 @@
 import postgres from 'postgres';
 import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
 import { StoreUnavailableError } from './errors.ts';
-import { Deadline } from './pg-deadline.ts';
-import type { CancellableQuery } from './pg-deadline.ts';
+import { cancellable, Deadline } from './pg-deadline.ts';
 import { mapPgError } from './pg-errors.ts';
 import { migrate, migrationNames } from './pg-migrate.ts';
+import { preparePgQuery } from './pg-query.ts';
 import { pgStatements } from './pg-statements.ts';
 import type { PgStatements } from './pg-statements.ts';
 import { startWatch } from './pg-watch.ts';
+import type { QueryReader } from './query-text.ts';
 import type { Store } from './store.ts';
 
 export interface PostgresStoreOptions {
@@ -38,7 +39,8 @@ export function pgConnectionOptions(applicationName: string): postgres.Options<R
   return {
     connect_timeout: CONNECT_TIMEOUT_S,
     onnotice: () => undefined, // "already exists, skipping" and friends are not worth a console line
-    connection: { application_name: applicationName },
+    // bytea_output: collection queries read raw column text and decode bytea from its hex form.
+    connection: { application_name: applicationName, bytea_output: 'hex' },
   };
 }
 
@@ -159,6 +161,11 @@ class PostgresStore implements Store {
     return Number(row?.v ?? 0);
   }
 
+  async prepareQuery(sql: string): Promise<QueryReader> {
+    this.#assertOpen();
+    return preparePgQuery(this.#sql, this.#deadline, sql);
+  }
+
   async watch(onChange: (change: Change) => void): Promise<() => Promise<void>> {
     this.#assertOpen();
     const stop = await startWatch({
@@ -185,7 +192,7 @@ class PostgresStore implements Store {
   #run<T>(what: string, text: string, params: unknown[]): Promise<T> {
     this.#assertOpen();
     const args = params as postgres.ParameterOrJSON<never>[];
-    return this.#deadline.run(what, () => this.#sql.unsafe(text, args, { prepare: true }) as unknown as CancellableQuery<T>);
+    return this.#deadline.run(what, () => cancellable<T>(this.#sql.unsafe(text, args, { prepare: true })));
   }
 
   #assertOpen(): void {

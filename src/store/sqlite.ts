@@ -4,9 +4,12 @@
 // write lock, so they are monotonic across every process that opens the file.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
+import type { StatementSync } from 'node:sqlite';
 import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
 import { StoreUnavailableError } from './errors.ts';
+import type { QueryReader } from './query-text.ts';
+import { prepareSqliteQuery } from './sqlite-query.ts';
 import { mapSqliteError, openSqliteDatabase } from './sqlite-schema.ts';
 import type { Store } from './store.ts';
 
@@ -47,8 +50,9 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
       throw new StoreUnavailableError(`cannot create the directory for the SQLite file ${opts.file}`, { cause: err });
     }
   }
-  const db = openSqliteDatabase(opts.file, opts.busyTimeoutMs ?? 5000);
-  return new SqliteStore(db, opts.file);
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+  const db = openSqliteDatabase(opts.file, busyTimeoutMs);
+  return new SqliteStore(db, opts.file, busyTimeoutMs);
 }
 
 class SqliteStore implements Store {
@@ -57,11 +61,15 @@ class SqliteStore implements Store {
   #file: string;
   #s: Record<keyof typeof SQL, StatementSync>;
   #tx: Record<'begin' | 'commit' | 'rollback', StatementSync>;
+  #busyTimeoutMs: number;
+  /** Collection queries run here: a read-only connection to the same file, opened on first use. */
+  #reader: DatabaseSync | undefined;
   #closed = false;
 
-  constructor(db: DatabaseSync, file: string) {
+  constructor(db: DatabaseSync, file: string, busyTimeoutMs: number) {
     this.#db = db;
     this.#file = file;
+    this.#busyTimeoutMs = busyTimeoutMs;
     const s: Partial<Record<keyof typeof SQL, StatementSync>> = {};
     for (const name of Object.keys(SQL) as (keyof typeof SQL)[]) s[name] = db.prepare(SQL[name]);
     this.#s = s as Record<keyof typeof SQL, StatementSync>;
@@ -115,9 +123,18 @@ class SqliteStore implements Store {
     return this.#run(() => this.#nextVersion() - 1);
   }
 
+  async prepareQuery(sql: string): Promise<QueryReader> {
+    const reader = this.#run(() => {
+      if (this.#file === ':memory:') return this.#db; // a second connection would see another, empty database
+      return (this.#reader ??= new DatabaseSync(this.#file, { readOnly: true, timeout: this.#busyTimeoutMs }));
+    });
+    return prepareSqliteQuery(reader, sql, (fn) => this.#run(fn));
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#reader?.close();
     this.#db.close();
   }
 

@@ -28,6 +28,15 @@ export interface Store {
   /** The highest version the store has handed out (0 when empty). */
   maxVersion(): Promise<number>;
   /**
+   * Prepares a read-only query over an existing table, for a collection served from the user's own data: one
+   * statement selecting exactly one column with exactly one parameter for the key ($1 on PostgreSQL; ?, ?1, $1
+   * or :name on SQLite). It is checked now, without being run: anything unusable (bad SQL, a missing table or
+   * column, not one parameter, not one column, not a read) rejects with StoreQueryError naming the problem and
+   * the SQL. The reader answers the first row's only column as bytes (text as UTF-8, json/jsonb as JSON text,
+   * bytea/blob as-is, numbers as decimal text), or undefined when there is no row (or the value is NULL).
+   */
+  prepareQuery(sql: string): Promise<(key: string) => Promise<Buffer | undefined>>;
+  /**
    * Optional live change feed (PostgreSQL LISTEN/NOTIFY). Calls `onChange` for every committed change by any
    * writer; after a reconnect it first replays what was missed (via changesSince). Returns a stop function.
    */
