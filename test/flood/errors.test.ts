@@ -29,6 +29,15 @@ void test('response timeout: connected, but the server never answers', async () 
   assert.equal(r.histograms.success.totalCount, 0);
 });
 
+void test('connect timeout: TCP connects but the TLS handshake never completes', async () => {
+  await using srv = await startRawServer(() => {
+    // accepts the TCP connection, never answers the ClientHello
+  });
+  const r = await flood({ url: `https://127.0.0.1:${srv.port}/`, connections: '2', requests: '2', timeout: '200ms' });
+  assert.equal(r.counts.failures['connect-timeout'], 2);
+  assert.equal(summarize(r).timeouts, 2);
+});
+
 void test('reset: the server resets the connection', async () => {
   await using srv = await startRawServer((socket) => {
     socket.once('data', () => socket.resetAndDestroy());

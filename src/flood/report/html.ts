@@ -19,8 +19,8 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde2e7;padding-bottom:4px}
 .sub{color:#5a6673}.verdict{padding:10px 14px;border-radius:6px;margin:14px 0;font-weight:600}
 .ok{background:#e6f4ea;border:1px solid #9ed3ad}.bad{background:#fdecea;border:1px solid #f1a9a0}.warn{background:#fff6e0;border:1px solid #f0c96b}
-table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}
-th,td{padding:4px 10px;border-bottom:1px solid #e6e9ed;text-align:right}th{background:#f4f6f8}
+table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums;display:block;overflow-x:auto;max-width:100%}
+th,td{padding:4px 10px;border-bottom:1px solid #e6e9ed;text-align:right;white-space:nowrap}th{background:#f4f6f8}
 td:first-child,th:first-child{text-align:left}.big td{font-size:17px;font-weight:600}
 .pass{color:#17803d;font-weight:600}.breach{color:#c5221f;font-weight:700}
 svg{display:block;margin:10px 0 18px;background:#fff}
