@@ -37,12 +37,12 @@ export interface AppOptions {
   logger?: Logger;
   /** Called with (done, total) while demo content is seeded. */
   onSeedProgress?: (done: number, total: number) => void;
-  /** false: do not seed (a cluster worker: the primary seeded before forking). Default true. */
-  seed?: boolean;
+  /** true in a cluster worker: the primary already migrated and seeded the store (prepareStore). */
+  prepared?: boolean;
   /** The invalidation bus when REDIS_URL is unset (a cluster worker's IPC bus). */
   bus?: InvalidationBus;
-  /** TLS files decided by the primary (shared ticket key); default: decided here from the config. */
-  tls?: TlsFiles;
+  /** TLS files decided by the primary (shared ticket key); null = plain HTTP; default: decided here from the config. */
+  tls?: TlsFiles | null;
 }
 
 /** Runs once before any worker starts: opens the store (which applies migrations), seeds it, closes it. */
@@ -95,9 +95,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   try {
     const collections = await loadCollections(config.collections, config.ttl);
-    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema });
+    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema, migrate: opts.prepared !== true });
     closers.push(() => store.close());
-    if (opts.seed !== false) {
+    if (opts.prepared !== true) {
       const seeded = await seedDemo(store, config.seed, opts.onSeedProgress);
       if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
     }
@@ -154,7 +154,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       admission,
       pressure,
     });
-    const tlsFiles = opts.tls ?? prepareTls(config, (msg) => logger.info(msg));
+    const tlsFiles = opts.tls === undefined ? prepareTls(config, (msg) => logger.info(msg)) : (opts.tls ?? undefined);
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);
     await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,13 @@
 // floodgate serve: start the Connected Content server.
-import { ConfigError, describeConfig, loadConfig, optionsHelp } from '../config.ts';
+import { ConfigError, describeConfig, loadConfig, optionsHelp, type Config } from '../config.ts';
 import { CollectionsError } from '../content/collections.ts';
-import { createLogger, startApp } from '../app.ts';
+import cluster from 'node:cluster';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { createLogger, prepareStore, startApp, type App } from '../app.ts';
+import { Supervisor, serveAsWorker } from '../cluster.ts';
+import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
+import { openIpcBus } from '../tiers/ipc-bus.ts';
 import type { Command } from './main.ts';
 
 const HELP = `floodgate serve: run the Connected Content server.
@@ -45,40 +51,93 @@ export const command: Command = {
       process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
       return 0;
     }
-    const logger = createLogger(config);
-    logger.info({ config: describeConfig(config) }, 'starting floodgate');
-    let app;
-    try {
-      const tty = process.stderr.isTTY;
-      app = await startApp(config, {
-        logger,
-        onSeedProgress: (done, total) => {
-          if (tty) process.stderr.write(`\rseeding demo content: ${done}/${total}${done === total ? '\n' : ''}`);
-        },
-      });
-    } catch (err) {
-      if (err instanceof CollectionsError || (err as { code?: string }).code?.startsWith('FG_STORE')) {
-        logger.fatal({ err }, 'cannot start');
-        process.stderr.write(`floodgate serve: ${(err as Error).message}\n`);
-        return 1;
-      }
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        process.stderr.write(`floodgate serve: port ${config.port} is in use; choose another with --port or PORT.\n`);
-        return 1;
-      }
-      throw err;
-    }
-    logger.info({ url: app.url }, 'listening');
-    process.stdout.write(`floodgate is serving on ${app.url}\n  try: curl '${app.url}/data?user_id=42'\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        logger.info({ signal }, 'shutting down');
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    await app.close();
-    return 0;
+    return cluster.isWorker ? worker(config) : primary(config);
   },
 };
+
+/** What the primary decided for every worker: the concrete port (so a replaced worker binds the same one) and TLS. */
+const WORKER_PORT = 'FLOODGATE_WORKER_PORT';
+const WORKER_TLS = 'FLOODGATE_WORKER_TLS';
+
+/** A start-up failure the user can fix: printed as one line, exit code 1. */
+function startupProblem(err: unknown, config: Config): string | undefined {
+  if (err instanceof CollectionsError || err instanceof TlsConfigError || (err as { code?: string }).code?.startsWith('FG_STORE')) return (err as Error).message;
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return `port ${config.port} is in use; choose another with --port or PORT.`;
+  return undefined;
+}
+
+/** The supervisor: migrate and seed once, decide port and TLS, fork the workers, act on signals. */
+async function primary(config: Config): Promise<number> {
+  const logger = createLogger(config);
+  logger.info({ config: describeConfig(config) }, 'starting floodgate');
+  let env: Record<string, string>;
+  try {
+    const tty = process.stderr.isTTY;
+    await prepareStore(config, logger, (done, total) => {
+      if (tty) process.stderr.write(`\rseeding demo content: ${done}/${total}${done === total ? '\n' : ''}`);
+    });
+    const tls = prepareTls(config, (msg) => logger.info(msg));
+    const port = config.port === 0 ? await freePort(config.host) : config.port;
+    env = { [WORKER_PORT]: String(port), ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
+  } catch (err) {
+    const problem = startupProblem(err, config);
+    if (problem === undefined) throw err;
+    logger.fatal({ err }, 'cannot start');
+    process.stderr.write(`floodgate serve: ${problem}\n`);
+    return 1;
+  }
+  const supervisor = new Supervisor({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeout, logger, env });
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'shutting down: draining the workers');
+      supervisor.stop().then(resolve, resolve);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    process.on('SIGHUP', () => {
+      supervisor.rollingRestart().catch((err: unknown) => logger.error({ err }, 'rolling restart failed'));
+    });
+  });
+  let url: string;
+  try {
+    url = await supervisor.start();
+  } catch (err) {
+    logger.fatal({ err }, 'a worker failed to start');
+    process.stderr.write(`floodgate serve: ${(err as Error).message}\n`);
+    await supervisor.stop();
+    return 1;
+  }
+  logger.info({ url, workers: config.workers }, 'listening');
+  process.stdout.write(`floodgate is serving on ${url} (${config.workers} worker${config.workers === 1 ? '' : 's'})\n  try: curl ${url.startsWith('https') ? '-k ' : ''}'${url}/data?user_id=42'\n`);
+  await stopped;
+  logger.info('stopped');
+  return 0;
+}
+
+async function worker(config: Config): Promise<number> {
+  const logger = createLogger(config);
+  const port = Number(process.env[WORKER_PORT] ?? config.port);
+  const tlsEnv = process.env[WORKER_TLS];
+  const tls = tlsEnv === undefined ? null : (JSON.parse(tlsEnv) as TlsFiles);
+  let app: App;
+  try {
+    app = await startApp({ ...config, port }, { logger, prepared: true, tls, bus: config.redisUrl === '' ? openIpcBus() : undefined });
+  } catch (err) {
+    const problem = startupProblem(err, config);
+    if (problem === undefined) throw err;
+    logger.fatal({ err }, 'worker cannot start');
+    process.stderr.write(`floodgate serve: ${problem}\n`);
+    return 1;
+  }
+  return serveAsWorker(app, config.shutdownTimeout);
+}
+
+async function freePort(host: string): Promise<number> {
+  const srv = createServer().listen(0, host);
+  await once(srv, 'listening');
+  const address = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
+  return address.port;
+}

@@ -14,6 +14,8 @@ export interface StoreOptions {
   readonly queueTimeoutMs?: number;
   /** PostgreSQL schema holding floodgate's tables. Default 'floodgate'. */
   readonly schema?: string;
+  /** PostgreSQL: apply pending migrations on open (default true; cluster workers pass false, the primary migrated). */
+  readonly migrate?: boolean;
 }
 
 export const STORE_DEFAULTS = {
@@ -42,6 +44,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       poolSize,
       queueTimeoutMs,
       schema: opts.schema ?? STORE_DEFAULTS.schema,
+      migrate: opts.migrate ?? true,
     });
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];

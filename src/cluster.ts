@@ -1,0 +1,168 @@
+// The process supervisor (node:cluster). The primary forks N workers that share one listening socket
+// (round-robin: the primary accepts and hands each connection to a worker), replaces any worker that exits
+// unasked (with a back-off while they crash-loop), relays invalidations between workers, and on
+//   SIGTERM / SIGINT  drains every worker (stop accepting, finish in-flight requests within the shutdown
+//                     timeout) and exits 0;
+//   SIGHUP            rolls: for each worker, start a replacement, wait until it listens, then drain the old one,
+//                     so there is always a worker accepting.
+// A worker only ever drains when told to (or on SIGTERM sent to it directly, or when the primary is gone).
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import type { App } from './app.ts';
+import { isIpcInvalidation } from './tiers/ipc-bus.ts';
+
+const READY = 'floodgate:ready';
+const SHUTDOWN = 'floodgate:shutdown';
+/** Extra time past the shutdown timeout before a draining worker is killed. */
+const KILL_GRACE_MS = 5000;
+/** A worker that dies sooner than this after starting counts as crash-looping. */
+const EARLY_DEATH_MS = 5000;
+const MAX_BACKOFF_MS = 5000;
+
+export interface SupervisorOptions {
+  readonly workers: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logger: Logger;
+  /** Environment added for every worker. */
+  readonly env?: Record<string, string>;
+}
+
+interface WorkerState {
+  readonly startedAt: number;
+  retiring: boolean;
+  readonly ready: Promise<string>;
+  readonly exited: Promise<void>;
+}
+
+export class Supervisor {
+  readonly #opts: SupervisorOptions;
+  readonly #workers = new Map<Worker, WorkerState>();
+  #stopping = false;
+  #rolling: Promise<void> | undefined;
+  #crashes = 0;
+  #url = '';
+
+  constructor(opts: SupervisorOptions) {
+    this.#opts = opts;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+  get pids(): number[] {
+    return [...this.#workers.keys()].map((w) => w.process.pid ?? 0);
+  }
+
+  /** Forks the workers; resolves with the URL once every one listens, rejects if one dies first. */
+  async start(): Promise<string> {
+    const states = Array.from({ length: this.#opts.workers }, () => this.#fork());
+    const urls = await Promise.all(states.map((s) => s.ready));
+    this.#url = urls[0] ?? '';
+    return this.#url;
+  }
+
+  /** Replaces the workers one at a time; a second call while one runs joins it. */
+  rollingRestart(): Promise<void> {
+    this.#rolling ??= this.#roll().finally(() => (this.#rolling = undefined));
+    return this.#rolling;
+  }
+
+  /** Drains every worker and resolves once all have exited. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all([...this.#workers.keys()].map((w) => this.#retire(w)));
+  }
+
+  async #roll(): Promise<void> {
+    const log = this.#opts.logger;
+    log.info({ workers: this.#workers.size }, 'rolling restart');
+    for (const old of [...this.#workers.keys()]) {
+      if (this.#stopping) return;
+      const state = this.#workers.get(old);
+      if (state === undefined || state.retiring) continue;
+      const fresh = this.#fork();
+      try {
+        await fresh.ready;
+      } catch (err) {
+        log.error({ err }, 'rolling restart stopped: a new worker failed to start; the old ones keep serving');
+        return;
+      }
+      await this.#retire(old);
+    }
+    log.info('rolling restart done');
+  }
+
+  #fork(): WorkerState {
+    const worker = cluster.fork(this.#opts.env);
+    const log = this.#opts.logger;
+    let onReady: (url: string) => void = () => undefined;
+    let onEarlyExit: (err: Error) => void = () => undefined;
+    const ready = new Promise<string>((resolve, reject) => {
+      onReady = resolve;
+      onEarlyExit = reject;
+    });
+    ready.catch(() => undefined); // observed by whoever awaits it; never unhandled
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const state: WorkerState = { startedAt: performance.now(), retiring: false, ready, exited };
+    this.#workers.set(worker, state);
+    worker.on('message', (m: unknown) => {
+      if (isIpcInvalidation(m)) {
+        for (const w of this.#workers.keys()) if (w !== worker && w.isConnected()) w.send(m, undefined, () => undefined);
+      } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === READY) {
+        log.debug({ worker: worker.process.pid }, 'worker ready');
+        onReady(String((m as { url?: unknown }).url));
+      }
+    });
+    worker.on('error', (err) => log.warn({ err, worker: worker.process.pid }, 'worker channel error'));
+    worker.once('exit', (code, signal) => {
+      this.#workers.delete(worker);
+      onEarlyExit(new Error(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before it was ready`));
+      if (state.retiring || this.#stopping) return;
+      const lived = performance.now() - state.startedAt;
+      this.#crashes = lived < EARLY_DEATH_MS ? this.#crashes + 1 : 0;
+      const delay = this.#crashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.#crashes - 1));
+      log.warn({ worker: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; replacing it');
+      setTimeout(() => {
+        if (!this.#stopping) this.#fork().ready.catch((err: unknown) => log.error({ err }, 'replacement worker failed to start'));
+      }, delay);
+    });
+    return state;
+  }
+
+  async #retire(worker: Worker): Promise<void> {
+    const state = this.#workers.get(worker);
+    if (state === undefined) return;
+    state.retiring = true;
+    if (worker.isConnected()) worker.send({ t: SHUTDOWN }, undefined, () => undefined);
+    else worker.process.kill('SIGTERM');
+    const kill = setTimeout(() => {
+      this.#opts.logger.warn({ worker: worker.process.pid }, 'worker did not drain in time; killing it');
+      worker.process.kill('SIGKILL');
+    }, this.#opts.shutdownTimeoutMs + KILL_GRACE_MS);
+    await state.exited;
+    clearTimeout(kill);
+  }
+}
+
+/**
+ * The worker's side: tells the primary it is ready, then serves until told to drain (a shutdown message,
+ * SIGTERM, or the primary's death), drains within shutdownTimeoutMs, and resolves with the exit code.
+ * SIGINT and SIGHUP reach every process of a terminal's group; only the primary acts on them.
+ */
+export async function serveAsWorker(app: App, shutdownTimeoutMs: number): Promise<number> {
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  process.on('SIGHUP', ignore);
+  await new Promise<void>((resolve) => {
+    process.on('message', (m: unknown) => {
+      if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === SHUTDOWN) resolve();
+    });
+    process.once('SIGTERM', () => resolve());
+    process.once('disconnect', () => resolve());
+    process.send?.({ t: READY, url: app.url });
+  });
+  app.logger.debug('draining');
+  await app.drain(shutdownTimeoutMs);
+  if (process.connected) process.disconnect();
+  return 0;
+}
