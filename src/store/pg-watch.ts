@@ -5,6 +5,7 @@
 // attempt fails (the server still restarting). This listener retries with jittered back-off until stopped.
 import postgres from 'postgres';
 import type { Change } from '../content/record.ts';
+import { mapPgError } from './pg-errors.ts';
 
 export interface WatchDeps {
   readonly url: string;
@@ -67,7 +68,7 @@ class Feed {
     } catch (err) {
       this.#stopped = true;
       await this.#sql.end({ timeout: 0 });
-      throw err;
+      throw mapPgError(err, 'starting the change feed');
     } finally {
       this.#busy = false;
     }
