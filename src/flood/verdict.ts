@@ -123,10 +123,13 @@ export function verdict(r: FloodResult): Verdict {
   if (r.stopped) notes.push(`The run was stopped early (${r.stopped.reason}: ${r.stopped.detail}).`);
   const blips = bound.map((b, i) => (b ? r.timeline[i]?.second : undefined)).filter((s): s is number => s !== undefined);
   // a late event loop on a thread that used little CPU was waiting for a core: other processes competed for it
-  const starved = flags.some((f, i) => f.some((x) => x.code === 'loop-delay') && (r.timeline[i]?.generator.cpu ?? 1) < 0.5);
-  const advice = starved
-    ? 'flood\'s threads were short of CPU while using little of it: other processes on this machine competed for the cores.'
-    : 'Use more --threads, a lower rate, or several machines (floodgate flood merge).';
+  const starvedSeconds = flags.filter((f, i) => f.some((x) => x.code === 'loop-delay') && (r.timeline[i]?.generator.cpu ?? 1) < 0.5).length;
+  const busySeconds = flags.filter((f) => f.some((x) => x.code === 'cpu' || x.code === 'event-loop')).length;
+  const starvedText = 'flood\'s threads were short of CPU while using little of it: other processes on this machine competed for the cores.';
+  const starved = starvedSeconds > 0;
+  const advice = starvedSeconds > busySeconds
+    ? starvedText
+    : `Use more --threads, a lower rate, or several machines (floodgate flood merge).${starved ? ` In ${starvedSeconds} of the seconds, ${starvedText.charAt(0).toLowerCase()}${starvedText.slice(1)}` : ''}`;
   let text: string;
   if (from !== null) {
     text =
