@@ -123,8 +123,3 @@ export class RequestFactory {
     this.prebuilt = everythingStatic ? Buffer.from(this.render()) : null;
   }
 }
-
-/** The request line of a spec with its templates unexpanded, for reports. */
-export function describeRequest(spec: RequestSpec): string {
-  return `${spec.method} ${spec.path.source}`;
-}

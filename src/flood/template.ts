@@ -109,11 +109,6 @@ export function isStatic(spec: TemplateSpec): boolean {
   return spec.parts.every((p) => p.kind === 'text');
 }
 
-/** The literal text of a static template. */
-export function staticText(spec: TemplateSpec): string {
-  return spec.parts.map((p) => (p.kind === 'text' ? p.text : '')).join('');
-}
-
 /**
  * The per-request state shared by every template of one request: `{{seq}}` parts with the same START and STEP
  * give the same value within a request, and all `{{csv}}` parts of one file read the same row, so columns stay

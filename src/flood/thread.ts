@@ -164,8 +164,10 @@ export class ThreadEngine implements ConnectionOwner {
     }
     if (this.#open) {
       if (!this.#scheduleDone && this.#nextDue <= now) {
-        // a request has been waiting for a free connection: it leaves now, still timed from when it was due
-        this.#recorder.counts.waitedForConnection++;
+        // a due request leaves on this connection now, still timed from when it was due; it waited for a
+        // connection only if every connection was busy, otherwise it merely beat the timer to it
+        if (this.#idle.length === 0 && this.#conns.length >= this.#plan.connections) this.#recorder.counts.waitedForConnection++;
+        else if (now - this.#nextDue > LATE_SEND_MS) this.#recorder.counts.lateSends++;
         this.#sendDue(conn, now);
       } else {
         this.#idle.push(conn);

@@ -75,3 +75,11 @@ void test('a stage ramp sends the integral of its rate', async () => {
   const hits = summarize(r).hits;
   assert.ok(hits >= 295 && hits <= 301, `hits ${hits}`);
 });
+
+void test('closed model: think time paces each virtual user', async () => {
+  await using srv = await startServer((_req, res) => res.end('ok'));
+  // one user, six requests, 100 ms of thinking between them: at least 500 ms however fast the machine is
+  const r = await flood({ url: srv.url, connections: '1', requests: '6', think: '100ms' });
+  assert.equal(summarize(r).hits, 6);
+  assert.ok(r.durationMs >= 500, `took ${r.durationMs} ms`);
+});
