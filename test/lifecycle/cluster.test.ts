@@ -1,0 +1,97 @@
+// The supervisor against real processes: crash replacement, graceful SIGTERM, rolling SIGHUP under load,
+// invalidation across workers over IPC, seeding once.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { demoBody } from '../../src/content/demo.ts';
+import { eventually, get, load, sleep, startServe, type Server } from './helpers.ts';
+
+const servers: Server[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.kill()));
+});
+async function start(args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const s = await startServe(args, env);
+  servers.push(s);
+  return s;
+}
+
+describe('cluster supervisor', () => {
+  it('seeds once, in the primary, and starts every worker', async () => {
+    const s = await start(['--workers', '2', '--seed', '500', '--log-level', 'info']);
+    assert.equal(s.output().split('\n').filter((l) => l.includes('"msg":"seeded demo content"')).length, 1, s.output());
+    assert.equal(s.workers().length, 2);
+    const r = await get(`${s.url}/data?user_id=500`);
+    assert.equal(r.body, demoBody(500));
+  });
+
+  it('a worker killed with SIGKILL is replaced and the service keeps answering', async () => {
+    const s = await start(['--workers', '2', '--seed', '1000']);
+    const before = s.workers();
+    const l = load((i) => `${s.url}/data?user_id=${(i % 1000) + 1}`, 8);
+    await sleep(300);
+    const victim = before[0] ?? 0;
+    process.kill(victim, 'SIGKILL');
+    assert.ok(await eventually(() => { const w = s.workers(); return w.length === 2 && !w.includes(victim); }, 10_000), `not replaced: ${s.workers()}`);
+    const failedAtKill = l.stats.failures.length;
+    const okAtReplace = l.stats.statuses.get(200) ?? 0;
+    await sleep(500);
+    const st = await l.stop();
+    assert.ok(failedAtKill <= 8, `only requests in flight on the killed worker may fail: ${st.failures.slice(0, 3)}`);
+    assert.equal(st.failures.length, failedAtKill, 'no failures once the worker was replaced');
+    assert.ok((st.statuses.get(200) ?? 0) > okAtReplace, 'answers kept coming');
+    assert.deepEqual([...st.statuses.keys()], [200]);
+  });
+
+  it('SIGHUP replaces every worker, one at a time, with zero failed requests under load', async () => {
+    const s = await start(['--workers', '2', '--seed', '1000']);
+    const before = s.workers();
+    const l = load((i) => `${s.url}/data?user_id=${(i % 1000) + 1}`, 16);
+    await sleep(500);
+    process.kill(s.pid, 'SIGHUP');
+    assert.ok(await eventually(() => { const w = s.workers(); return w.length === 2 && w.every((p) => !before.includes(p)); }, 20_000), `not rolled: ${before} -> ${s.workers()}`);
+    await sleep(1500); // the last old worker's drain
+    const st = await l.stop();
+    assert.deepEqual(st.failures, []);
+    assert.deepEqual([...st.statuses.keys()], [200]);
+    assert.ok(st.requests > 200, `${st.requests} requests`);
+  });
+
+  it('SIGTERM stops accepting, lets an in-flight request finish, and exits 0', async () => {
+    const s = await start(['--workers', '2', '--shutdown-timeout', '20s'], { FLOODGATE_ADMIN_TOKEN: 't0ken' });
+    const { hostname, port } = new URL(s.url);
+    const sock = connect(Number(port), hostname);
+    let reply = '';
+    sock.on('data', (d: Buffer) => (reply += d.toString()));
+    const closed = new Promise((r) => sock.once('close', r));
+    const body = 'x'.repeat(100);
+    sock.write(`PUT /v1/content/default/drain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 50)}`);
+    await sleep(200);
+    process.kill(s.pid, 'SIGTERM');
+    const refused = await eventually(
+      () => new Promise<boolean>((resolve) => {
+        const c = connect(Number(port), hostname);
+        c.once('connect', () => { c.destroy(); resolve(false); });
+        c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+      }),
+      5000,
+    );
+    assert.ok(refused, 'new connections are refused while draining');
+    sock.write(body.slice(50));
+    await closed; // the server closes the connection once its response is sent
+    assert.match(reply, /^HTTP\/1\.1 20[01] /, reply);
+    assert.equal(await s.exited, 0);
+  });
+
+  it('a write through one worker invalidates the memory tier of every worker (IPC bus)', async () => {
+    const s = await start(['--workers', '2', '--seed', '100'], { FLOODGATE_ADMIN_TOKEN: 't0ken' });
+    // New connections alternate between the workers: after these, both hold user 7 in memory.
+    for (let i = 0; i < 6; i++) assert.equal((await get(`${s.url}/data?user_id=7`)).body, demoBody(7));
+    const put = await fetch(`${s.url}/v1/content/default/7`, { method: 'PUT', headers: { authorization: 'Bearer t0ken', 'content-type': 'text/plain' }, body: 'changed' });
+    assert.ok(put.ok, String(put.status));
+    await sleep(50);
+    const bodies = [];
+    for (let i = 0; i < 6; i++) bodies.push((await get(`${s.url}/data?user_id=7`)).body);
+    assert.deepEqual(bodies, Array(6).fill('changed'));
+  });
+});

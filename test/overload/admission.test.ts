@@ -1,0 +1,115 @@
+// Admission control on an injected clock: slots, the bounded FIFO queue, deadlines, pressure. No sleeping.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Admission, type ShedReason } from '../../src/http/admission.ts';
+import { PressureMonitor } from '../../src/http/pressure.ts';
+
+function setup(opts: { maxInFlight: number; maxQueue: number; deadlineMs?: number }) {
+  let now = 0;
+  const adm = new Admission({ ...opts, deadlineMs: opts.deadlineMs ?? 1000, now: () => now, sweepMs: 0 });
+  const started: number[] = [];
+  const expired: [number, ShedReason][] = [];
+  const submit = (id: number, arrivedAt = now) =>
+    adm.submit(arrivedAt, () => started.push(id), (reason) => expired.push([id, reason]));
+  return { adm, started, expired, submit, advance: (ms: number) => (now += ms) };
+}
+
+describe('admission control', () => {
+  it('runs up to maxInFlight reads at once and queues the rest in arrival order', () => {
+    const { adm, started, submit } = setup({ maxInFlight: 2, maxQueue: 10 });
+    const t = [1, 2, 3, 4].map((id) => submit(id));
+    assert.deepEqual(started, [1, 2]);
+    assert.equal(adm.inFlight, 2);
+    assert.equal(adm.queued, 2);
+    adm.done(t[1]!);
+    assert.deepEqual(started, [1, 2, 3], 'a freed slot goes to the oldest queued read');
+    adm.done(t[0]!);
+    assert.deepEqual(started, [1, 2, 3, 4]);
+    assert.equal(adm.queued, 0);
+  });
+
+  it('a new read never jumps the queue, even when a slot is free for a moment', () => {
+    const { adm, started, submit } = setup({ maxInFlight: 1, maxQueue: 10 });
+    const a = submit(1);
+    submit(2);
+    adm.done(a); // 2 starts
+    submit(3); // slot taken by 2: queued
+    assert.deepEqual(started, [1, 2]);
+    assert.equal(adm.queued, 1);
+  });
+
+  it('answers queue-full at once when the queue is full', () => {
+    const { started, expired, submit } = setup({ maxInFlight: 1, maxQueue: 1 });
+    submit(1);
+    submit(2);
+    const t3 = submit(3);
+    assert.deepEqual(started, [1]);
+    assert.deepEqual(expired, [[3, 'queue-full']]);
+    assert.equal(t3.expired, true);
+  });
+
+  it('expires a queued read at its deadline and never starts it afterwards', () => {
+    const { adm, started, expired, submit, advance } = setup({ maxInFlight: 1, maxQueue: 5, deadlineMs: 1000 });
+    const first = submit(1);
+    advance(100);
+    submit(2);
+    advance(adm.budgetMs - 100); // read 1 is due, read 2 not yet
+    adm.sweep();
+    assert.deepEqual(expired, [[1, 'deadline']]);
+    assert.equal(adm.inFlight, 1, 'an expired running read keeps its slot until its work settles');
+    advance(100);
+    adm.sweep();
+    assert.deepEqual(expired, [[1, 'deadline'], [2, 'deadline']]);
+    assert.equal(adm.queued, 0);
+    adm.done(first);
+    assert.deepEqual(started, [1], 'the expired queued read was dropped, not started late');
+    assert.equal(adm.inFlight, 0);
+  });
+
+  it('a read that settles before its deadline is never expired', () => {
+    const { adm, expired, submit, advance } = setup({ maxInFlight: 4, maxQueue: 4 });
+    const t = submit(1);
+    advance(10);
+    adm.done(t);
+    advance(10_000);
+    adm.sweep();
+    assert.deepEqual(expired, []);
+  });
+
+  it('a read that arrives already past its budget (the loop was blocked) is answered at once', () => {
+    const { started, expired, submit, advance } = setup({ maxInFlight: 4, maxQueue: 4, deadlineMs: 500 });
+    advance(2000);
+    submit(1, 0);
+    assert.deepEqual(started, []);
+    assert.deepEqual(expired, [[1, 'deadline']]);
+  });
+
+  it('keeps room before the caller-facing deadline for the sweep and the write', () => {
+    assert.ok(new Admission({ maxInFlight: 1, maxQueue: 1, deadlineMs: 1000, sweepMs: 0 }).budgetMs <= 1000);
+    const a = new Admission({ maxInFlight: 1, maxQueue: 1, deadlineMs: 1000 });
+    assert.ok(a.budgetMs < 1000 && a.budgetMs >= 800, `budget ${a.budgetMs}`);
+    a.close();
+  });
+});
+
+describe('pressure', () => {
+  const limits = { maxEventLoopDelayMs: 200, maxHeapBytes: 1000, maxRssBytes: 5000 };
+  it('names the first watermark passed and clears when back under', () => {
+    const p = new PressureMonitor(limits);
+    p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 10 });
+    assert.equal(p.reason, undefined);
+    p.update({ eventLoopDelayMs: 250, heapUsed: 10, rss: 10 });
+    assert.equal(p.reason, 'event-loop');
+    p.update({ eventLoopDelayMs: 10, heapUsed: 1001, rss: 10 });
+    assert.equal(p.reason, 'memory');
+    p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 5001 });
+    assert.equal(p.reason, 'memory');
+    p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 10 });
+    assert.equal(p.reason, undefined);
+  });
+  it('a watermark of 0 is off', () => {
+    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0 });
+    p.update({ eventLoopDelayMs: 1e6, heapUsed: 1e12, rss: 1e12 });
+    assert.equal(p.reason, undefined);
+  });
+});

@@ -1,0 +1,113 @@
+// Overload by a really blocked event loop (fastify/under-pressure's way): the server runs in this process,
+// another process sends requests while this one busy-waits. Misses are then answered degraded at once, in
+// order stale > fallback > 503, marked and counted; fresh hits are still served; once the loop is free
+// again, everything is answered normally.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { startApp, type App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { demoBody } from '../../src/content/demo.ts';
+import { metric } from '../support/app.ts';
+
+// The sender: every 15 ms one request per path, in parallel; on "end" on stdin, one last round; prints the
+// answers as JSON lines.
+const SENDER = `
+const http = require('node:http');
+const [base, ...paths] = process.argv.slice(1);
+const agent = new http.Agent({ keepAlive: true });
+let i = 0, pending = 0, ending = false;
+const send = (path, phase) => { pending++; const t0 = Date.now();
+  http.get(base + path.replace('{i}', String(i)), { agent }, (res) => { let body = '';
+    res.on('data', (d) => body += d);
+    res.on('end', () => { pending--; console.log(JSON.stringify({ phase, path, status: res.statusCode, h: res.headers, body, ms: Date.now() - t0 }));
+      if (ending && pending === 0) process.exit(0); }); })
+  .on('error', (e) => { pending--; console.log(JSON.stringify({ phase, path, error: e.message })); }); };
+const timer = setInterval(() => { i++; for (const p of paths) send(p, 'run'); }, 15);
+send(paths[0], 'ready');
+process.stdin.on('data', () => { clearInterval(timer); ending = true; i = 100000; for (const p of paths) send(p, 'after'); });
+`;
+
+interface Answer { phase: string; path: string; status?: number; h?: Record<string, string>; body?: string; error?: string; ms?: number }
+
+function busyWait(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // the loop is blocked: nothing else in this process runs
+  }
+}
+
+describe('overload: a blocked event loop', () => {
+  let app: App;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fg-eld-'));
+    const collections = join(dir, 'collections.json');
+    writeFileSync(collections, JSON.stringify({ collections: { promo: { fallback: 'the fallback promo' }, short: { ttl: '100ms' } } }));
+    const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--seed', '0', '--collections', collections, '--max-event-loop-delay', '150ms', '--log-level', 'silent'], {});
+    app = await startApp(config, { logger: pino({ level: 'silent' }) });
+    const keys = [...Array.from({ length: 2001 }, (_, k) => k), 100_000];
+    const writes = keys.flatMap((k) => [
+      { collection: 'default', key: String(k), body: Buffer.from(demoBody(k)), contentType: 'text/plain' },
+      { collection: 'promo', key: `p${k}`, body: Buffer.from(`promo ${k}`), contentType: 'text/plain' },
+    ]);
+    await app.service.putMany([...writes, { collection: 'short', key: 's', body: Buffer.from('short-lived'), contentType: 'text/plain' }]);
+    app.service.memory?.clear();
+    // 'short/s' and user 1 in memory; 's' goes stale (TTL 100 ms; the stale window is an hour).
+    await fetch(`${app.url}/v1/content/short/s`).then((r) => r.text());
+    await fetch(`${app.url}/data?user_id=1`).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 150));
+  });
+  after(async () => {
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers misses degraded while the loop is blocked, hits normally, and recovers at once', { timeout: 30_000 }, async () => {
+    const paths = ['/data?user_id={i}', '/v1/content/promo/p{i}', '/v1/content/short/s', '/data?user_id=1'];
+    const child = spawn(process.execPath, ['-e', SENDER, app.url, ...paths], { stdio: ['pipe', 'pipe', 'inherit'] });
+    after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => child.once('exit', r));
+    while (!out.includes('"phase":"ready"')) await new Promise((r) => setTimeout(r, 10));
+    // Block the loop three times for 400 ms, 20 ms apart (each block runs inside a timer, like any callback).
+    for (let b = 0; b < 3; b++) await new Promise<void>((r) => setTimeout(() => { busyWait(400); r(); }, 20));
+    await new Promise((r) => setTimeout(r, 400)); // free again: the next samples clear the pressure
+    child.stdin.write('end\n');
+    await done;
+    const answers = out.trim().split('\n').map((l) => JSON.parse(l) as Answer);
+    assert.deepEqual(answers.filter((a) => a.error), [], 'every request is answered');
+    const degraded = answers.filter((a) => a.h?.['x-degraded-reason'] === 'event-loop');
+    const of = (prefix: string) => degraded.filter((a) => a.path.startsWith(prefix));
+    assert.ok(of('/data?user_id={i}').length > 0, 'some plain misses were refused');
+    for (const a of of('/data?user_id={i}')) {
+      assert.equal(a.status, 503);
+      assert.equal(a.h?.['retry-after'], '1');
+      assert.equal((JSON.parse(a.body ?? '') as { error: { code: string } }).error.code, 'FG_ERR_OVERLOADED');
+    }
+    assert.ok(of('/v1/content/promo').length > 0, 'some promo misses got the fallback');
+    for (const a of of('/v1/content/promo')) {
+      assert.deepEqual([a.status, a.h?.['x-fallback'], a.body], [200, '1', 'the fallback promo']);
+    }
+    assert.ok(of('/v1/content/short').length > 0, 'the stale entry was served');
+    for (const a of of('/v1/content/short')) assert.deepEqual([a.status, a.h?.['x-cache'], a.body], [200, 'stale', 'short-lived']);
+    for (const a of answers.filter((x) => x.path === '/data?user_id=1')) assert.deepEqual([a.status, a.body], [200, demoBody(1)], 'a fresh hit is never shed');
+
+    const last = answers.filter((a) => a.phase === 'after');
+    assert.equal(last.length, 4);
+    for (const a of last) {
+      assert.equal(a.status, 200, JSON.stringify(a));
+      assert.equal(a.h?.['x-degraded-reason'], undefined, `recovered: ${JSON.stringify(a)}`);
+    }
+    assert.equal(last.find((a) => a.path.startsWith('/data?user_id={i}'))?.body, demoBody(100_000));
+    assert.equal(last.find((a) => a.path.startsWith('/v1/content/promo'))?.body, 'promo 100000');
+    assert.ok(await metric(app.url, 'floodgate_degraded_total', { answer: 'fallback', reason: 'event-loop' }) >= 1);
+    assert.ok(await metric(app.url, 'floodgate_degraded_total', { answer: 'refused', reason: 'event-loop' }) >= 1);
+    assert.ok(await metric(app.url, 'floodgate_degraded_total', { answer: 'stale', reason: 'event-loop' }) >= 1);
+  });
+});
