@@ -68,7 +68,7 @@ export function createHandler(deps: RouteDeps): Handler {
       return 404;
     }
     const cc = cacheControlOf(collection);
-    if (req.headers['if-none-match'] === entry.etag) {
+    if (rawHeader(req.rawHeaders, 'if-none-match') === entry.etag) {
       res.writeHead(304, ['ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
       res.end();
       return 304;
@@ -206,6 +206,18 @@ export function createHandler(deps: RouteDeps): Handler {
       fail(res, route, t0, req, err);
     }
   };
+}
+
+/**
+ * One request header by lower-case name, read from rawHeaders: Node builds `req.headers` lazily on first
+ * access, and the cached read path has no other use for it.
+ */
+function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
 }
 
 function allow(method: string, allowed: string): void {
