@@ -8,14 +8,17 @@ import { formatDuration, formatInt, formatMs, formatPercent, pct } from '../unit
 import { generatorSummary, verdict } from '../verdict.ts';
 import type { LatencyStats } from '../histogram.ts';
 
-/** Lays out rows in columns; the first column left-aligned, the others right-aligned. */
-export function table(rows: readonly (readonly string[])[], indent = '  ', leftColumns = 1): string[] {
+/**
+ * Lays out rows in columns. `align` has one letter per column, 'l' or 'r'; columns past its end take its last
+ * letter. The default puts the first column on the left and numbers on the right.
+ */
+export function table(rows: readonly (readonly string[])[], indent = '  ', align = 'lr'): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, [...cell].length)));
   return rows.map((row) =>
     indent + row.map((cell, i) => {
       const pad = ' '.repeat((widths[i] ?? 0) - [...cell].length);
-      return i < leftColumns ? cell + pad : pad + cell;
+      return (align[Math.min(i, align.length - 1)] ?? 'r') === 'l' ? cell + pad : pad + cell;
     }).join('   ').trimEnd(),
   );
 }
@@ -61,7 +64,7 @@ export function renderSummary(r: FloodResult, thresholds: readonly ThresholdOutc
   out.push(...table([
     ['Hits', 'Errors', 'Timeouts', 'Avg response', 'Error rate'],
     [formatInt(s.hits), formatInt(s.errors), formatInt(s.timeouts), s.latency.count > 0 ? formatMs(s.latency.mean) : '-', formatPercent(s.errorRate)],
-  ], '  ', 0));
+  ], '  ', 'r'));
   out.push('');
   const rows: string[][] = [['Latency', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'count']];
   rows.push(statsRow(open ? 'successes, from schedule (corrected)' : 'successes', s.latency));
@@ -107,5 +110,5 @@ export function renderComparison(results: readonly FloodResult[]): string {
       formatPercent(s.errorRate), v.trustworthy ? 'trustworthy' : `generator-bound from ${v.generatorBoundFrom ?? 0} s`,
     ]);
   }
-  return `${table(rows).join('\n')}\n`;
+  return `${table(rows, '  ', 'lrrrrrrrrrrl').join('\n')}\n`;
 }
