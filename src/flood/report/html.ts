@@ -146,7 +146,8 @@ function charts(r: FloodResult): string[] {
   ];
   if (r.scenario.model === 'open') delays.splice(1, 0, { name: 'send delay p99', color: C.purple, values: t.map((e) => e.generator.sendDelayP99) });
   out.push(lineChart({
-    title: 'Load generator delays per second', xs, xLabel: 'seconds', xFrom: 0, yLabel: 'ms', bands, bandLabel, series: delays,
+    title: 'Load generator delays per second', xs, xLabel: 'seconds', xFrom: 0, yLabel: 'delay (log scale)', log: true,
+    formatY: tickMs, bands, bandLabel, series: delays,
   }));
   const ps = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
   const px = ps.map((p) => Math.min(5.5, Math.log10(100 / Math.max(100 - p, 0.0003))));
