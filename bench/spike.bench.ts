@@ -1,0 +1,267 @@
+// npm run bench:spike [-- spike conns tls]: floodgate under the reference posts' failure modes, on one machine.
+//   spike  capacity on a cold cache over 1,000,000 keys (wrk, closed loop); then on fresh cold servers
+//          (a) idle → 80 % of capacity within 1 s for 30 s (floodgate flood, open model, up to 10,000 connections)
+//          (b) 2 × capacity for 30 s, then 10 s at 30 %: is the server responsive the second the overload stops?
+//   conns  2,000 and 10,000 keep-alive connections on cached content (wrk, random ids), raw node:http alongside
+//   tls    plain HTTP, HTTPS keep-alive, HTTPS with a new connection per request (floodgate flood)
+// The server is pinned to core 0 and the load generator to core 1; children get the hard open-files limit.
+// The 1,000,000-key store is built once under .bench/ and reused.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { decodeHistogram } from '../src/flood/histogram.ts';
+import { connect } from 'node:net';
+import { freePort, pin, stop, table, waitForHttp } from './load.ts';
+
+const SECTIONS = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['spike', 'conns', 'tls'];
+const KEYS = Number(process.env.SPIKE_KEYS ?? 1_000_000);
+const SECONDS = Number(process.env.SPIKE_SECONDS ?? 30);
+const node = process.execPath;
+const root = resolve(import.meta.dirname, '..');
+const work = join(root, '.bench');
+const dataDir = join(work, `spike-${KEYS}`);
+mkdirSync(work, { recursive: true });
+
+/** Runs argv with the open-files soft limit raised to the hard limit; resolves with stdout. */
+function run(argv: string[], core: number): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(core), ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', rej);
+    child.on('exit', (code) => (code === 0 || code === 1 ? res(out) : rej(new Error(`${argv.join(' ')} exited ${code}:\n${out}`))));
+  });
+}
+
+interface Srv { url: string; port: number; child: ReturnType<typeof spawn> }
+async function startServer(args: string[]): Promise<Srv> {
+  const port = await freePort();
+  const argv = [node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'serve', '--workers', '1', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...args];
+  const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0), ...argv], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DATABASE_URL: '', REDIS_URL: '' } });
+  const url = `${args.includes('--tls-self-signed') ? 'https' : 'http'}://127.0.0.1:${port}`;
+  // The primary listens once every worker is ready (seeding a large store first can take minutes).
+  for (const until = Date.now() + 900_000; ; ) {
+    const open = await new Promise<boolean>((r) => connect(port, '127.0.0.1').once('connect', function (this: ReturnType<typeof connect>) { this.destroy(); r(true); }).once('error', () => r(false)));
+    if (open) break;
+    if (Date.now() > until || child.exitCode !== null) throw new Error(`floodgate serve ${args.join(' ')} did not start`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { url, port, child };
+}
+
+/** Resident memory of a process tree, bytes. */
+function rss(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    let total = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean)) total += rss(Number(c));
+    }
+    return total;
+  } catch {
+    return 0;
+  }
+}
+function watchRss(pid: number | undefined): () => number {
+  let peak = 0;
+  const t = setInterval(() => (peak = Math.max(peak, rss(pid))), 200);
+  return () => {
+    clearInterval(t);
+    return peak;
+  };
+}
+
+async function metricSum(url: string, name: string, match: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name) && line.includes(match)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+// --- floodgate flood ------------------------------------------------------------------------------------
+interface FloodJson {
+  counts: { sent: number; responses: number; statuses: Record<string, number>; failures: Record<string, number> };
+  histograms: { success: string | null };
+  timeline: { second: number; counts: { statuses: Record<string, number>; failures: Record<string, number> }; histograms: { success: string | null } }[];
+  generator: { maxCpu: number };
+}
+async function flood(url: string, args: string[]): Promise<FloodJson> {
+  const file = join(work, `flood-${process.pid}.json`);
+  await run([node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'flood', url, '--json', file, ...args], 1);
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as FloodJson;
+  rmSync(file, { force: true });
+  return doc;
+}
+/** Latency (ms) of the successful responses of seconds [from, to) of a run, merged exactly. */
+function latency(doc: FloodJson, from = 0, to = Infinity): { p50: number; p99: number; max: number; over: (ms: number) => number } {
+  const h = decodeHistogram(null);
+  for (const s of doc.timeline) if (s.second >= from && s.second < to && s.histograms.success) h.add(decodeHistogram(s.histograms.success));
+  const ms = (us: number): number => us / 1000;
+  return {
+    p50: ms(h.getValueAtPercentile(50)),
+    p99: ms(h.getValueAtPercentile(99)),
+    max: ms(h.maxValue),
+    over: (limit) => {
+      if (h.maxValue <= limit * 1000) return 0;
+      let lo = 0;
+      let hi = 100;
+      for (let i = 0; i < 50; i++) {
+        const mid = (lo + hi) / 2;
+        if (h.getValueAtPercentile(mid) > limit * 1000) hi = mid;
+        else lo = mid;
+      }
+      return Math.max(1, Math.round(((100 - hi) / 100) * h.totalCount));
+    },
+  };
+}
+function tally(doc: FloodJson, from = 0, to = Infinity) {
+  let errors = 0;
+  let timeouts = 0;
+  let s5xx = 0;
+  let answered = 0;
+  for (const s of doc.timeline) {
+    if (s.second < from || s.second >= to) continue;
+    for (const [k, n] of Object.entries(s.counts.failures)) {
+      if (k === 'timeout' || k === 'connect-timeout') timeouts += n;
+      else errors += n;
+    }
+    for (const [code, n] of Object.entries(s.counts.statuses)) {
+      answered += n;
+      if (code.startsWith('5')) s5xx += n;
+    }
+  }
+  return { answered, errors, timeouts, s5xx };
+}
+
+// --- wrk --------------------------------------------------------------------------------------------------
+const WRK_LUA = (maxId: number, deadlineUs: number): string => `
+math.randomseed(os.time())
+request = function() return wrk.format("GET", "/data?user_id=" .. math.random(1, ${maxId})) end
+done = function(summary, latency, requests)
+  local over = 0
+  if latency.max > ${deadlineUs} then
+    local lo, hi = 0, 100
+    for _ = 1, 40 do local mid = (lo + hi) / 2; if latency:percentile(mid) > ${deadlineUs} then hi = mid else lo = mid end end
+    over = math.floor((100 - hi) / 100 * summary.requests + 0.5)
+  end
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %.3f %.3f %.3f\\n", summary.requests, summary.duration, e.connect, e.read + e.write, e.timeout, e.status, over, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+`;
+async function wrk(url: string, connections: number, seconds: number, maxId: number) {
+  const script = join(work, 'spike-wrk.lua');
+  writeFileSync(script, WRK_LUA(maxId, 1_000_000));
+  const out = await run(['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '2s', '-s', script, url], 1);
+  const m = /RESULT (.*)/.exec(out)?.[1]?.split(' ').map(Number) ?? [];
+  const [requests = 0, durUs = 1, connect = 0, rw = 0, timeouts = 0, non2xx = 0, over = 0, p50 = 0, p99 = 0, max = 0] = m;
+  return { requests, rps: requests / (durUs / 1e6), connect, rw, timeouts, non2xx, over, p50, p99, max };
+}
+
+async function ensureStore(): Promise<void> {
+  if (existsSync(join(dataDir, 'floodgate.db'))) return;
+  process.stderr.write(`building the ${KEYS}-key store in ${dataDir} (once)...\n`);
+  const s = await startServer(['--data-dir', dataDir, '--seed', String(KEYS)]);
+  await stop(s.child);
+}
+
+const out: string[] = [];
+const say = (text: string): void => {
+  process.stderr.write(`${text}\n`);
+  out.push(text);
+};
+
+if (SECTIONS.includes('spike')) {
+  await ensureStore();
+  const cold = (): Promise<Srv> => startServer(['--data-dir', dataDir, '--seed', '0']);
+  // Capacity: closed loop on a cold cache, the same random ids as the spike.
+  let s = await cold();
+  const cap = await wrk(s.url, 256, 10, KEYS);
+  await stop(s.child);
+  const capacity = Math.round(cap.rps);
+  say(`capacity (cold cache over ${KEYS} keys, wrk -c256, 10 s): ${capacity} req/s, p99 ${cap.p99.toFixed(1)} ms`);
+
+  const rows: Record<string, string | number>[] = [];
+  const spike = async (name: string, stages: string[], warmFrom: number, after?: number) => {
+    s = await cold();
+    const peak = watchRss(s.child.pid);
+    const doc = await flood(`${s.url}/data?user_id={{int 1 ${KEYS}}}`, [...stages, '-c', '10000', '--timeout', '2s', '--ok', '200-599']);
+    const peakRss = peak();
+    const reads = await metricSum(s.url, 'floodgate_store_queries_total', 'op="get"');
+    const misses = await metricSum(s.url, 'floodgate_cache_lookups_total', 'tier="memory",outcome="miss"');
+    const degraded = await metricSum(s.url, 'floodgate_degraded_total', 'answer=');
+    await stop(s.child);
+    const end = after ?? Infinity;
+    const t = tally(doc, 0, end);
+    const all = latency(doc, 0, end);
+    const warm = latency(doc, warmFrom, end);
+    rows.push({
+      run: name, sent: doc.counts.sent, answered: t.answered, 'conn errors': t.errors, timeouts: t.timeouts, '503s': t.s5xx,
+      degraded, 'p50 ms': all.p50, 'p99 ms': all.p99, 'max ms': all.max, [`p99 from ${warmFrom}s`]: warm.p99, '>1s': all.over(1000),
+      'store reads/key': misses > 0 ? reads / misses : 0, 'peak RSS MiB': Math.round(peakRss / 2 ** 20), 'flood CPU': doc.generator.maxCpu,
+    });
+    if (after !== undefined) {
+      const t2 = tally(doc, after, after + 1);
+      const l2 = latency(doc, after, after + 1);
+      say(`${name}: the second after the overload: ${t2.answered} answered, ${t2.s5xx} 503s, ${t2.errors + t2.timeouts} errors, p99 ${l2.p99.toFixed(1)} ms, max ${l2.max.toFixed(1)} ms`);
+    }
+  };
+  const a = Math.round(0.8 * capacity);
+  await spike(`(a) 0→${a}/s in 1 s, ${SECONDS} s`, ['--stage', `1s:0-${a}`, '--stage', `${SECONDS - 1}s:${a}`], 10);
+  const b = 2 * capacity;
+  await spike(`(b) ${b}/s for ${SECONDS} s`, ['--stage', `${SECONDS}s:${b}`, '--stage', `10s:${Math.round(0.3 * capacity)}`], 10, SECONDS);
+  say(`\nspike (store reads/key = store reads / distinct keys loaded; degraded = stale + fallback + 503 answers counted by the server)\n${table(rows)}\n`);
+}
+
+if (SECTIONS.includes('conns')) {
+  const users = 100_000;
+  const dir = join(work, 'conns-data');
+  const rows: Record<string, string | number>[] = [];
+  const measure = async (name: string, start: () => Promise<Srv>) => {
+    const srv = await start();
+    await wrk(srv.url, 100, 5, users); // warm: the memory tier holds every id by the end
+    for (const c of [2000, 10_000]) {
+      const r = await wrk(srv.url, c, 30, users);
+      rows.push({ server: name, connections: c, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, 'max ms': r.max, '>1s (deadline)': r.over, 'timeouts (>2s)': r.timeouts, 'conn errors': r.connect + r.rw, non2xx: r.non2xx });
+    }
+    await stop(srv.child);
+  };
+  await measure('floodgate serve', async () => {
+    const srv = await startServer(['--data-dir', dir, '--seed', String(users)]);
+    // Warm every id, in sequence.
+    await run([node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'flood', `${srv.url}/data?user_id={{seq}}`, '-c', '100', '-n', String(users)], 1);
+    return srv;
+  });
+  await measure('raw node:http + Map', async () => {
+    const port = await freePort();
+    const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0), node, '--disable-warning=ExperimentalWarning', 'bench/raw-server.ts', String(port), String(users)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`);
+    return { url: `http://127.0.0.1:${port}`, port, child };
+  });
+  say(`\nmany connections (wrk, keep-alive, random ids over ${users} cached keys, 30 s each)\n${table(rows)}\n`);
+}
+
+if (SECTIONS.includes('tls')) {
+  const dir = join(work, 'conns-data');
+  const rows: Record<string, string | number>[] = [];
+  const one = async (name: string, srv: Srv, extra: string[]) => {
+    const doc = await flood(`${srv.url}/data?user_id={{int 1 100000}}`, ['-c', '50', '-d', '10s', ...extra]);
+    const t = tally(doc);
+    const l = latency(doc);
+    rows.push({ protocol: name, 'req/s': Math.round(t.answered / 10), 'p50 ms': l.p50, 'p99 ms': l.p99, 'max ms': l.max, 'error rate %': (100 * (t.errors + t.timeouts + t.s5xx)) / Math.max(1, t.answered + t.errors + t.timeouts) });
+  };
+  const plain = await startServer(['--data-dir', dir, '--seed', '100000']);
+  await run([node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'flood', `${plain.url}/data?user_id={{seq}}`, '-c', '100', '-n', '100000'], 1);
+  await one('HTTP, keep-alive', plain, []);
+  await one('HTTP, new connection per request', plain, ['--new-connection']);
+  await stop(plain.child);
+  const tls = await startServer(['--data-dir', dir, '--seed', '100000', '--tls-self-signed']);
+  const https = tls;
+  await run([node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'flood', `${https.url}/data?user_id={{seq}}`, '-k', '-c', '100', '-n', '100000'], 1);
+  await one('HTTPS, keep-alive', https, ['-k']);
+  await one('HTTPS, new connection per request', https, ['-k', '--new-connection']);
+  await stop(tls.child);
+  say(`\nprotocols (floodgate flood, 50 connections, 10 s, cached content)\n${table(rows)}\n`);
+}
+
+process.stdout.write(`\n${out.join('\n')}\n`);
