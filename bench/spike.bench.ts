@@ -86,11 +86,11 @@ interface FloodJson {
   timeline: { second: number; counts: { statuses: Record<string, number>; failures: Record<string, number> }; histograms: { success: string | null } }[];
   generator: { maxCpu: number };
 }
+let floods = 0;
 async function flood(url: string, args: string[]): Promise<FloodJson> {
-  const file = join(work, `flood-${process.pid}.json`);
+  const file = join(work, `flood-${++floods}.json`); // kept for a closer look (floodgate flood merge --html)
   await run([node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'flood', url, '--json', file, ...args], 1);
   const doc = JSON.parse(readFileSync(file, 'utf8')) as FloodJson;
-  rmSync(file, { force: true });
   return doc;
 }
 /** Latency (ms) of the successful responses of seconds [from, to) of a run, merged exactly. */

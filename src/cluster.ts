@@ -1,5 +1,5 @@
-// The process supervisor (node:cluster). The primary forks N workers that share one listening socket
-// (round-robin: the primary accepts and hands each connection to a worker), replaces any worker that exits
+// The process supervisor (node:cluster). The primary forks N workers that share one listening socket (each
+// worker accepts from it directly), replaces any worker that exits
 // unasked (with a back-off while they crash-loop), relays invalidations between workers, and on
 //   SIGTERM / SIGINT  drains every worker (stop accepting, finish in-flight requests within the shutdown
 //                     timeout) and exits 0;
@@ -55,6 +55,10 @@ export class Supervisor {
 
   /** Forks the workers; resolves with the URL once every one listens, rejects if one dies first. */
   async start(): Promise<string> {
+    // Workers accept from the one shared listening socket themselves: the primary never touches a connection
+    // (round-robin would accept each one in the primary and pass it over IPC, a bottleneck when thousands of
+    // clients connect at once). Pending connections stay in the shared socket's queue while a worker drains.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     const states = Array.from({ length: this.#opts.workers }, () => this.#fork());
     const urls = await Promise.all(states.map((s) => s.ready));
     this.#url = urls[0] ?? '';

@@ -127,6 +127,8 @@ async function worker(config: Config): Promise<number> {
     if (problem === undefined) throw err;
     logger.fatal({ err }, 'worker cannot start');
     process.stderr.write(`floodgate serve: ${problem}\n`);
+    // The IPC channel would keep this process alive, and the primary waiting for it: let go, so it exits (1).
+    cluster.worker?.disconnect();
     return 1;
   }
   return serveAsWorker(app, config.shutdownTimeout);

@@ -1,0 +1,41 @@
+// Over the memory watermark, misses are answered degraded at once (reason memory) while hits are served.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { startApp, type App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { demoBody } from '../../src/content/demo.ts';
+import { SAMPLE_MS } from '../../src/http/pressure.ts';
+import { metric } from '../support/app.ts';
+
+describe('overload: memory above its watermark', () => {
+  let app: App;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fg-mem-'));
+    // A heap watermark of 1 byte: the process is always over it once the first sample is taken.
+    const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--seed', '100', '--max-heap', '1', '--log-level', 'silent'], {});
+    app = await startApp(config, { logger: pino({ level: 'silent' }) });
+    await fetch(`${app.url}/data?user_id=1`).then((r) => r.text()); // cached before the first sample
+    await new Promise((r) => setTimeout(r, SAMPLE_MS * 3));
+  });
+  after(async () => {
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses misses with 503 FG_ERR_OVERLOADED (reason memory) and still serves hits', async () => {
+    const miss = await fetch(`${app.url}/data?user_id=2`);
+    assert.equal(miss.status, 503);
+    assert.equal(miss.headers.get('x-degraded-reason'), 'memory');
+    assert.equal(miss.headers.get('retry-after'), '1');
+    assert.equal(((await miss.json()) as { error: { code: string } }).error.code, 'FG_ERR_OVERLOADED');
+    const hit = await fetch(`${app.url}/data?user_id=1`);
+    assert.deepEqual([hit.status, await hit.text()], [200, demoBody(1)]);
+    assert.equal(await metric(app.url, 'floodgate_degraded_total', { answer: 'refused', reason: 'memory' }), 1);
+    assert.equal(await metric(app.url, 'floodgate_under_pressure', { reason: 'memory' }), 1);
+  });
+});
