@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   seed: () => import('./seed.ts'),
   migrate: () => import('./migrate.ts'),
   flood: () => import('./flood.ts'),
+  lab: () => import('./lab.ts'),
 };
 
 const USAGE = `floodgate: a Connected Content server that answers every request fast when traffic jumps a hundredfold.
@@ -25,6 +26,7 @@ Commands:
   seed      write the demo content (user ids 1..N) into the store
   migrate   apply the store's schema migrations and exit
   flood     load-test an HTTP endpoint and say whether the result can be trusted
+  lab       reproduce a traffic spike on this machine and print what each layer buys
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,195 @@
+// Runs the lab: for each scenario, a real `floodgate serve` pinned to core 0 and a real `floodgate flood`
+// pinned to core 1 (where the machine has two cores and taskset), then one table of what each layer buys.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { resultsFromText } from '../flood/json.ts';
+import type { FloodResult } from '../flood/result.ts';
+import { summarize } from '../flood/result.ts';
+import { verdict } from '../flood/verdict.ts';
+import type { LabScenario } from './scenarios.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/floodgate.js', import.meta.url));
+const hasTaskset = spawnSync('taskset', ['--version']).error === undefined;
+
+export interface LabOptions {
+  users: number;
+  seconds: number;
+  connections: number;
+  dataDir: string;
+  databaseUrl: string;
+  redisUrl: string;
+  schema: string;
+  cores: number;
+  log: (line: string) => void;
+}
+
+export interface LabRow {
+  scenario: LabScenario;
+  result: FloodResult;
+  /** Store reads per answered request during the measured run (from the server's own counter). */
+  storeReadsPerRequest: number;
+}
+
+function pinned(core: number, cores: number, argv: string[]): string[] {
+  return hasTaskset && cores > 1 ? ['taskset', '-c', String(core), ...argv] : argv;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+async function storeReads(base: string): Promise<number> {
+  let body = '';
+  for (let attempt = 1; ; attempt++) {
+    try {
+      body = (await get(`${base}/metrics`)).body;
+      break;
+    } catch (err) {
+      if (attempt >= 5) throw new Error(`the server's /metrics did not answer: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  let n = 0;
+  for (const line of body.split('\n')) {
+    const m = /^floodgate_store_queries_total\{op="(get|query)"[^}]*\} (\S+)$/.exec(line);
+    if (m) n += Number(m[2]);
+  }
+  return n;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Runs `floodgate flood … --json -` pinned to core 1 and returns its result. */
+function flood(args: string[], cores: number): Promise<FloodResult> {
+  return new Promise((resolve, reject) => {
+    const argv = pinned(1 % Math.max(cores, 1), cores, [process.execPath, '--disable-warning=ExperimentalWarning', BIN, 'flood', ...args, '--json', '-']);
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0 && code !== 1) return reject(new Error(`floodgate flood exited ${code}: ${err.trim().split('\n').slice(-3).join(' ')}`));
+      try {
+        const [result] = resultsFromText(out, 'flood output');
+        if (!result) throw new Error('no result');
+        resolve(result);
+      } catch (e) {
+        reject(new Error(`could not read floodgate flood's JSON: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+async function startServe(s: LabScenario, opts: LabOptions): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
+  const port = await freePort();
+  const args = ['serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--seed', String(opts.users), '--workers', String(s.workers), '--log-level', 'warn', '--db-schema', opts.schema, ...s.serve];
+  const env = { ...process.env, DATABASE_URL: opts.databaseUrl, REDIS_URL: s.needsRedis ? opts.redisUrl : '', FLOODGATE_REDIS_PREFIX: `${opts.schema}:`, FLOODGATE_ADMIN_TOKEN: '' };
+  const argv = s.workers === 1 ? pinned(0, opts.cores, [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args]) : [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args];
+  const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const base = `${s.https ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const until = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`floodgate serve exited ${child.exitCode}: ${stderr.trim()}`);
+    try {
+      if ((await get(`${base}/healthz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) {
+      await stopChild(child);
+      throw new Error(`floodgate serve did not answer within 120 s: ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, base, stderr: () => stderr };
+}
+
+export async function runLab(scenarios: readonly LabScenario[], opts: LabOptions): Promise<LabRow[]> {
+  const rows: LabRow[] = [];
+  for (const s of scenarios) {
+    opts.log(`▸ ${s.label}: starting floodgate serve${s.workers > 1 ? ` with ${s.workers} workers` : ''}`);
+    const { child, base } = await startServe(s, opts);
+    try {
+      const url = `${base}/data?user_id={{int 1 ${opts.users}}}`;
+      if (s.warm) {
+        opts.log(`  warming: every id 1..${opts.users} once`);
+        const insecure = s.https ? ['--insecure'] : [];
+        await flood([`${base}/data?user_id={{seq 1}}`, '-c', String(Math.min(opts.connections, 100)), '-n', String(opts.users), '-t', '10s', ...insecure], opts.cores);
+      }
+      const before = await storeReads(base);
+      opts.log(`  measuring: ${opts.connections} connections, ${opts.seconds} s, random ids`);
+      const result = await flood([url, '-c', String(opts.connections), '-d', `${opts.seconds}s`, '--name', s.label, ...s.flood], opts.cores);
+      const after = await storeReads(base);
+      const answered = summarize(result).hits;
+      rows.push({ scenario: s, result, storeReadsPerRequest: answered === 0 ? 0 : (after - before) / answered });
+    } finally {
+      await stopChild(child);
+    }
+  }
+  return rows;
+}
+
+export function renderLab(rows: readonly LabRow[]): string {
+  const fmtMs = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0));
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'timeouts', 'store reads/req', '× store only', 'flood verdict'];
+  const base = rows.find((r) => r.scenario.id === 'store');
+  const baseRps = base ? summarize(base.result).rps : undefined;
+  const body = rows.map((r) => {
+    const s = summarize(r.result);
+    const v = verdict(r.result);
+    return [
+      r.scenario.label,
+      Math.round(s.rps).toLocaleString('en-US'),
+      fmtMs(s.latency.p50),
+      fmtMs(s.latency.p99),
+      fmtMs(s.latency.max),
+      String(s.errors),
+      String(s.timeouts),
+      r.storeReadsPerRequest.toFixed(3),
+      baseRps ? `${(s.rps / baseRps).toFixed(1)}×` : '–',
+      v.trustworthy ? 'trustworthy' : `generator-bound from ${v.generatorBoundFrom ?? 0} s`,
+    ];
+  });
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  const line = (row: string[]): string => row.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : i === row.length - 1 ? c : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
