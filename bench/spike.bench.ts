@@ -173,7 +173,8 @@ const say = (text: string): void => {
 
 if (SECTIONS.includes('spike')) {
   await ensureStore();
-  const cold = (): Promise<Srv> => startServer(['--data-dir', dataDir, '--seed', '0']);
+  const extra = (process.env.SPIKE_SERVER_ARGS ?? '').split(' ').filter(Boolean);
+  const cold = (): Promise<Srv> => startServer(['--data-dir', dataDir, '--seed', '0', ...extra]);
   // Capacity: closed loop on a cold cache, the same random ids as the spike.
   let s = await cold();
   const cap = await wrk(s.url, 256, 10, KEYS);

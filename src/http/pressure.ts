@@ -1,6 +1,6 @@
-// Process pressure, sampled off the hot path (fastify/under-pressure style): an unref()ed timer reads the
-// event-loop delay and memory every SAMPLE_MS and sets `reason`; a request only reads that field.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+// Process pressure, sampled off the hot path (fastify/under-pressure style): an unref()ed timer measures the
+// event-loop delay (its own lateness) every SAMPLE_MS and memory every fourth sample, and sets `reason`; a
+// request only reads that field.
 import type { ShedReason } from './admission.ts';
 
 export interface PressureLimits {
@@ -19,35 +19,49 @@ export interface PressureSample {
   rss: number;
 }
 
-export const SAMPLE_MS = 100;
-const RESOLUTION_MS = 10;
+export const SAMPLE_MS = 25;
+/** Memory is read every MEMORY_EVERY samples (100 ms): it moves slowly, and reading RSS is a system call. */
+const MEMORY_EVERY = 4;
 
 export class PressureMonitor {
   /** Set while the process is under pressure; the only thing a request looks at. */
   reason: Extract<ShedReason, 'event-loop' | 'memory'> | undefined;
   last: PressureSample = { eventLoopDelayMs: 0, heapUsed: 0, rss: 0 };
   readonly limits: PressureLimits;
-  #histogram: ReturnType<typeof monitorEventLoopDelay> | undefined;
+  readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
-  #lastTick = 0;
+  /** When the sampler last ran; undefined until it has. */
+  #lastTick: number | undefined;
+  #lateBefore = 0;
+  #ticks = 0;
 
-  constructor(limits: PressureLimits) {
+  constructor(limits: PressureLimits, now: () => number = () => performance.now()) {
     this.limits = limits;
+    this.#now = now;
   }
 
   /** Starts sampling the real process every SAMPLE_MS. */
   start(): this {
-    this.#histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-    this.#histogram.enable();
-    this.#lastTick = performance.now();
-    this.#timer = setInterval(() => this.#tick(), SAMPLE_MS);
+    this.#lastTick = this.#now();
+    this.#timer = setInterval(() => this.tick(), SAMPLE_MS);
     this.#timer.unref();
     return this;
   }
 
   stop(): void {
     clearInterval(this.#timer);
-    this.#histogram?.disable();
+  }
+
+  /**
+   * The pressure for a request arriving at `now` (performance.now()): the sampled reason, or 'event-loop' when
+   * the sampling timer itself is overdue by more than the watermark. That happens inside one long loop
+   * iteration (thousands of requests read in one go), before any timer can run: the requests at its end have
+   * waited as long. Two subtractions; called only for reads the memory tier cannot answer.
+   */
+  reasonAt(now: number): PressureMonitor['reason'] {
+    const max = this.limits.maxEventLoopDelayMs;
+    if (this.reason === undefined && max > 0 && this.#lastTick !== undefined && now - this.#lastTick > SAMPLE_MS + max) return 'event-loop';
+    return this.reason;
   }
 
   /** Judges one sample (the timer's, or a test's). */
@@ -59,16 +73,17 @@ export class PressureMonitor {
     else this.reason = undefined;
   }
 
-  #tick(): void {
-    const now = performance.now();
-    // The timer's own lateness catches a loop blocked for longer than the interval (the histogram then holds
-    // a single sample); the histogram's mean catches many shorter stalls.
-    const late = Math.max(0, now - this.#lastTick - SAMPLE_MS);
+  /** One sample: run by the timer every SAMPLE_MS (by hand in tests). */
+  tick(): void {
+    const now = this.#now();
+    // How late this timer ran is how long a request that arrived when it was due waited for the loop. Two
+    // samples in a row must be late: a standing queue, not one garbage collection or one slow callback.
+    const late = this.#lastTick === undefined ? 0 : Math.max(0, now - this.#lastTick - SAMPLE_MS);
     this.#lastTick = now;
-    const h = this.#histogram;
-    const mean = h && h.count > 0 ? Math.max(0, h.mean / 1e6 - RESOLUTION_MS) : 0;
-    h?.reset();
-    const mem = process.memoryUsage();
-    this.update({ eventLoopDelayMs: Math.max(late, mean), heapUsed: mem.heapUsed, rss: mem.rss });
+    const delay = Math.min(late, this.#lateBefore);
+    this.#lateBefore = late;
+    let { heapUsed, rss } = this.last;
+    if (this.#ticks++ % MEMORY_EVERY === 0) ({ heapUsed, rss } = process.memoryUsage());
+    this.update({ eventLoopDelayMs: delay, heapUsed, rss });
   }
 }

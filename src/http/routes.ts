@@ -88,7 +88,7 @@ export function createHandler(deps: RouteDeps): Handler {
       return;
     }
     // Not fresh in memory: under pressure answer degraded at once; else wait for a slot, within the deadline.
-    const pressure = deps.pressure.reason;
+    const pressure = deps.pressure.reasonAt(t0);
     if (pressure !== undefined) {
       finish(route, degrade(req, res, collection, key, pressure), t0, req);
       return;

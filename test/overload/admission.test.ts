@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Admission, type ShedReason } from '../../src/http/admission.ts';
-import { PressureMonitor } from '../../src/http/pressure.ts';
+import { PressureMonitor, SAMPLE_MS } from '../../src/http/pressure.ts';
 
 function setup(opts: { maxInFlight: number; maxQueue: number; deadlineMs?: number }) {
   let now = 0;
@@ -106,6 +106,28 @@ describe('pressure', () => {
     assert.equal(p.reason, 'memory');
     p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 10 });
     assert.equal(p.reason, undefined);
+  });
+  it('the loop must be late twice in a row: one slow callback is not overload', () => {
+    let now = 0;
+    const p = new PressureMonitor({ ...limits, maxHeapBytes: 0, maxRssBytes: 0 }, () => now);
+    p.tick();
+    now += SAMPLE_MS + 500; // one 500 ms stall
+    p.tick();
+    assert.equal(p.reason, undefined);
+    now += SAMPLE_MS + 300; // and another: a standing queue
+    p.tick();
+    assert.equal(p.reason, 'event-loop');
+    now += SAMPLE_MS;
+    p.tick();
+    assert.equal(p.reason, undefined, 'clears as soon as the loop keeps time');
+  });
+  it('inside one long loop iteration, an overdue sampler already means event-loop pressure', () => {
+    let now = 0;
+    const p = new PressureMonitor({ ...limits, maxHeapBytes: 0, maxRssBytes: 0 }, () => now);
+    assert.equal(p.reasonAt(10_000), undefined, 'not before the sampler ever ran');
+    p.tick();
+    assert.equal(p.reasonAt(SAMPLE_MS + 200), undefined);
+    assert.equal(p.reasonAt(SAMPLE_MS + 201), 'event-loop');
   });
   it('a watermark of 0 is off', () => {
     const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0 });
