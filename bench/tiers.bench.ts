@@ -8,7 +8,9 @@
 // Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (100), BENCH_ROUNDS (2), BENCH_TRIALS (50),
 // FG_BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test). A schema fg_bench_<random> is created
 // and dropped.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import postgres from 'postgres';
@@ -38,7 +40,35 @@ const ROWS: Row[] = [
   { name: 'memory tier (+ Redis)', args: (r) => ['--redis-url', r], fill: true },
 ];
 
-type Measured = LoadResult & { storePerReq: number; cpuUsPerReq: number; load: number };
+type Measured = LoadResult & { storePerReq: number; cpuUsPerReq: number; pgUsPerReq: number; redisUsPerReq: number; load: number };
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds used so far by every process whose name and command line `match` (from /proc; NaN without it). */
+function cpuOf(match: (comm: string, cmdline: string) => boolean): number {
+  let total = 0;
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        if (!match(comm, readFileSync(`/proc/${pid}/cmdline`, 'latin1'))) continue;
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return total;
+}
+/** Every PostgreSQL process on this machine: whatever else uses the database at the time is counted too. */
+const postgresCpu = (): number => cpuOf((comm) => comm === 'postgres');
+let redisPort = 0;
+const redisCpu = (): number => cpuOf((comm, cmdline) => comm.startsWith('redis-server') && (cmdline.includes(`:${redisPort}`) || cmdline.includes(`--port\0${redisPort}\0`)));
 
 const schema = `fg_bench_${randomBytes(4).toString('hex')}`;
 const admin = postgres(PG_URL, { max: 1, onnotice: () => undefined });
@@ -61,14 +91,20 @@ async function measure(row: Row, redisUrl: string): Promise<Measured> {
     await drive({ ...load, seconds: 3 });
     const q0 = await storeQueries(srv);
     const cpu0 = cpuSeconds(srv.pid) ?? NaN;
+    const pg0 = postgresCpu();
+    const redis0 = redisCpu();
     const r = await drive({ ...load, seconds: SECONDS });
-    const cpuUsPerReq = (((cpuSeconds(srv.pid) ?? NaN) - cpu0) * 1e6) / r.requests;
+    const perReq = (seconds: number): number => (seconds * 1e6) / r.requests;
+    const cpuUsPerReq = perReq((cpuSeconds(srv.pid) ?? NaN) - cpu0);
+    const pgUsPerReq = perReq(postgresCpu() - pg0);
+    const redisUsPerReq = perReq(redisCpu() - redis0);
     const storePerReq = ((await storeQueries(srv)) - q0) / r.requests;
     // The machine's 1-minute load average: above ~2.5 on two cores, something else competed for the CPU.
     const loadAvg = loadavg()[0] ?? NaN;
     log(`  ${row.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50ms.toFixed(2)} ms, p99 ${r.p99ms.toFixed(2)} ms, errors ${r.errors}, ` +
-      `${storePerReq.toFixed(3)} store queries/request, ${cpuUsPerReq.toFixed(1)} µs server CPU/request, load average ${loadAvg.toFixed(2)}`);
-    return { ...r, storePerReq, cpuUsPerReq, load: loadAvg };
+      `${storePerReq.toFixed(3)} store queries/request, CPU µs/request: server ${cpuUsPerReq.toFixed(1)}, PostgreSQL ${pgUsPerReq.toFixed(1)}, ` +
+      `Redis ${redisUsPerReq.toFixed(1)}; load average ${loadAvg.toFixed(2)}`);
+    return { ...r, storePerReq, cpuUsPerReq, pgUsPerReq, redisUsPerReq, load: loadAvg };
   } finally {
     await srv.stop();
   }
@@ -143,6 +179,7 @@ const results = new Map<string, Measured[]>(ROWS.map((r) => [r.name, []]));
 let prop: { sent: number[]; acked: number[] } | undefined;
 try {
   await using redis = await startRedisServer(['--maxmemory', '512mb', '--maxmemory-policy', 'allkeys-lru']);
+  redisPort = redis.port;
   log(`  seeding ${USERS} demo users…`);
   const seeder = await serve({ args: serverArgs(['--seed', String(USERS)]), readyTimeoutMs: 300_000 });
   await seeder.stop();
@@ -165,7 +202,7 @@ const rows = ROWS.map((r) => {
   const m = best(r.name);
   return {
     tier: r.name, 'req/s': Math.round(m.rps), 'p50 ms': m.p50ms, 'p99 ms': m.p99ms, errors: m.errors,
-    'store q/req': m.storePerReq.toFixed(3), 'server CPU µs/req': m.cpuUsPerReq, 'load avg': m.load, 'x store': `${(m.rps / store.rps).toFixed(1)}x`,
+    'store q/req': m.storePerReq.toFixed(3), 'CPU µs/req server': m.cpuUsPerReq, 'PostgreSQL': m.pgUsPerReq, Redis: m.redisUsPerReq, 'load avg': m.load, 'x store': `${(m.rps / store.rps).toFixed(1)}x`,
   };
 });
 const verdict = (ratio: number, target: number): string => `${ratio.toFixed(1)}x (target >= ${target}x: ${ratio >= target ? 'met' : 'NOT MET'})`;
