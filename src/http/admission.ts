@@ -53,8 +53,9 @@ export class Admission {
   readonly #now: () => number;
   readonly #onError: (err: unknown) => void;
   #running = 0;
-  /** Reads waiting for a slot, oldest first (a Set: FIFO order, O(1) removal). */
-  readonly #queue = new Set<Ticket>();
+  /** Reads waiting for a slot, oldest first: #queue[#head..]. Expiry takes from the front too (arrival order is deadline order). */
+  #queue: Ticket[] = [];
+  #head = 0;
   /** Reads not yet answered, queued or running, oldest first: the sweep walks from the front. */
   readonly #watch = new Set<Ticket>();
   #timer: NodeJS.Timeout | undefined;
@@ -77,7 +78,7 @@ export class Admission {
     return this.#running;
   }
   get queued(): number {
-    return this.#queue.size;
+    return this.#queue.length - this.#head;
   }
 
   /**
@@ -89,12 +90,12 @@ export class Admission {
     const t = new Ticket(arrivedAt + this.budgetMs, run, expire);
     if (t.deadline <= this.#now()) {
       this.#expire(t, 'deadline');
-    } else if (this.#running < this.maxInFlight && this.#queue.size === 0) {
+    } else if (this.#running < this.maxInFlight && this.queued === 0) {
       this.#watch.add(t);
       this.#start(t);
-    } else if (this.#queue.size < this.maxQueue) {
+    } else if (this.queued < this.maxQueue) {
       this.#watch.add(t);
-      this.#queue.add(t);
+      this.#queue.push(t);
     } else {
       this.#expire(t, 'queue-full');
     }
@@ -117,7 +118,11 @@ export class Admission {
     for (const t of this.#watch) {
       if (t.deadline > now) break;
       this.#watch.delete(t);
-      this.#queue.delete(t);
+      if (t.state === QUEUED) {
+        // The oldest queued read (every older one has expired already), unless arrival times came out of order.
+        if (this.#queue[this.#head] === t) this.#shift();
+        else this.#queue.splice(this.#queue.indexOf(t, this.#head), 1);
+      }
       this.#expire(t, 'deadline');
     }
   }
@@ -128,9 +133,8 @@ export class Admission {
   }
 
   #pump(): void {
-    while (this.#running < this.maxInFlight && this.#queue.size > 0) {
-      const t = this.#queue.values().next().value as Ticket;
-      this.#queue.delete(t);
+    while (this.#running < this.maxInFlight && this.queued > 0) {
+      const t = this.#shift();
       if (t.deadline <= this.#now()) {
         this.#watch.delete(t);
         this.#expire(t, 'deadline');
@@ -138,6 +142,18 @@ export class Admission {
         this.#start(t);
       }
     }
+  }
+
+  #shift(): Ticket {
+    const t = this.#queue[this.#head++] as Ticket;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return t;
   }
 
   #start(t: Ticket): void {

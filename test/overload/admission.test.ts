@@ -66,6 +66,54 @@ describe('admission control', () => {
     assert.equal(adm.inFlight, 0);
   });
 
+  it('holds its invariants over a long random run (every read answered exactly once, bounds kept)', () => {
+    let now = 0;
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const adm = new Admission({ maxInFlight: 3, maxQueue: 5, deadlineMs: 100, now: () => now, sweepMs: 0 });
+    const outcome = new Map<number, string>();
+    const running = new Map<number, ReturnType<typeof adm.submit>>();
+    const tickets = new Map<number, ReturnType<typeof adm.submit>>();
+    for (let i = 0; i < 20_000; i++) {
+      const r = rand();
+      if (r < 0.5) {
+        const id = i;
+        let started = false;
+        const t = adm.submit(now - Math.floor(rand() * 20), () => {
+          started = true;
+          const mine = tickets.get(id);
+          if (mine) running.set(id, mine); // started later, from the queue
+        }, (reason) => {
+          assert.ok(!outcome.has(id), `read ${id} answered twice`);
+          outcome.set(id, reason);
+        });
+        tickets.set(id, t);
+        if (started) running.set(id, t);
+      } else if (r < 0.8 && running.size > 0) {
+        const [id, t] = [...running][Math.floor(rand() * running.size)]!;
+        running.delete(id);
+        if (!t.expired) {
+          assert.ok(!outcome.has(id));
+          outcome.set(id, 'content');
+        }
+        adm.done(t);
+      } else {
+        now += Math.floor(rand() * 30);
+        adm.sweep();
+      }
+      assert.ok(adm.inFlight <= 3 && adm.queued <= 5, `bounds: ${adm.inFlight} ${adm.queued}`);
+      assert.equal(adm.inFlight, running.size);
+    }
+    now += 1000;
+    adm.sweep();
+    for (const t of running.values()) adm.done(t);
+    assert.equal(adm.queued, 0);
+    assert.equal(adm.inFlight, 0);
+    const counts = { content: 0, deadline: 0, 'queue-full': 0 } as Record<string, number>;
+    for (const o of outcome.values()) counts[o] = (counts[o] ?? 0) + 1;
+    assert.ok((counts.content ?? 0) > 1000 && (counts.deadline ?? 0) > 100 && (counts['queue-full'] ?? 0) > 100, JSON.stringify(counts));
+  });
+
   it('a read that settles before its deadline is never expired', () => {
     const { adm, expired, submit, advance } = setup({ maxInFlight: 4, maxQueue: 4 });
     const t = submit(1);
