@@ -1,9 +1,9 @@
 // floodgate import FILE: load NDJSON or CSV content straight into the store.
-import { ConfigError, loadConfig } from '../config.ts';
 import { formatOf, importFile } from '../content/importer.ts';
 import { collectionProblem } from '../content/keys.ts';
 import { DEFAULT_COLLECTION } from '../content/record.ts';
 import { openStore } from '../store/open.ts';
+import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
 const HELP = `floodgate import: load NDJSON or CSV content into the store, in batched transactions.
@@ -36,23 +36,14 @@ const LISTED_BAD_LINES = 20;
 export const command: Command = {
   summary: 'import NDJSON or CSV content into the store',
   async run(argv) {
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const wantsHelp = argv.includes('--help') || argv.includes('-h');
     const [file, ...rest] = argv;
-    if (file === undefined || file.startsWith('--')) {
+    if (!wantsHelp && (file === undefined || file.startsWith('--'))) {
       process.stderr.write('floodgate import: name the file to import (floodgate import --help)\n');
       return 2;
     }
-    let loaded;
-    try {
-      loaded = loadConfig(rest, process.env, { collection: true, format: true, batch: true });
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`floodgate import: ${err.message}\n`);
-      return 2;
-    }
+    const loaded = configFromArgs('import', wantsHelp ? argv : rest, HELP, { collection: true, format: true, batch: true });
+    if (typeof loaded === 'number') return loaded;
     const { config, extra } = loaded;
     const collection = typeof extra.collection === 'string' ? extra.collection : DEFAULT_COLLECTION;
     const cp = collectionProblem(collection);

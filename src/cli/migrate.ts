@@ -1,8 +1,8 @@
 // floodgate migrate: apply the store's schema migrations and exit (deploy step before rolling out instances;
 // instances also migrate at start, under the same advisory lock, so running both is safe).
-import { ConfigError, loadConfig } from '../config.ts';
 import { openStore } from '../store/open.ts';
 import { migratePostgres } from '../store/postgres.ts';
+import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
 const HELP = `floodgate migrate: apply the store's schema migrations and exit.
@@ -23,18 +23,9 @@ Exit status: 0 applied or up to date, 1 the store failed, 2 bad usage.
 export const command: Command = {
   summary: "apply the store's schema migrations and exit",
   async run(argv) {
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    let config;
-    try {
-      config = loadConfig(argv).config;
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`floodgate migrate: ${err.message}\n`);
-      return 2;
-    }
+    const loaded = configFromArgs('migrate', argv, HELP);
+    if (typeof loaded === 'number') return loaded;
+    const { config } = loaded;
     try {
       if (config.databaseUrl === '') {
         const store = await openStore({ databaseUrl: '', dataDir: config.dataDir });

@@ -1,7 +1,7 @@
 // floodgate seed: write the demo content (user ids 1..N, a deterministic 140-character string each).
-import { ConfigError, loadConfig } from '../config.ts';
 import { seedDemo } from '../app.ts';
 import { openStore } from '../store/open.ts';
+import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
 const HELP = `floodgate seed: write the demo content into the store when its default collection is empty.
@@ -15,18 +15,9 @@ as the reference tutorial's endpoint served. floodgate serve does this by itself
 export const command: Command = {
   summary: 'write the demo content',
   async run(argv) {
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    let config;
-    try {
-      config = loadConfig(argv).config;
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`floodgate seed: ${err.message}\n`);
-      return 2;
-    }
+    const loaded = configFromArgs('seed', argv, HELP);
+    if (typeof loaded === 'number') return loaded;
+    const { config } = loaded;
     const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: 30_000, schema: config.dbSchema });
     try {
       const t0 = performance.now();

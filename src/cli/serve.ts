@@ -1,5 +1,5 @@
 // floodgate serve: start the Connected Content server.
-import { ConfigError, describeConfig, loadConfig, optionsHelp, type Config } from '../config.ts';
+import { describeConfig, optionsHelp, type Config } from '../config.ts';
 import { CollectionsError } from '../content/collections.ts';
 import cluster from 'node:cluster';
 import { createServer } from 'node:net';
@@ -8,6 +8,7 @@ import { createLogger, prepareStore, startApp, type App } from '../app.ts';
 import { Supervisor, serveAsWorker } from '../cluster.ts';
 import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
 import { openIpcBus } from '../tiers/ipc-bus.ts';
+import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
 const HELP = `floodgate serve: run the Connected Content server.
@@ -32,20 +33,8 @@ Examples:
 export const command: Command = {
   summary: 'run the HTTP server',
   async run(argv) {
-    if (argv.includes('--help') || argv.includes('-h')) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    let loaded;
-    try {
-      loaded = loadConfig(argv, process.env, { 'print-config': false });
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`floodgate serve: ${err.message}\n`);
-        return 2;
-      }
-      throw err;
-    }
+    const loaded = configFromArgs('serve', argv, HELP, { 'print-config': false });
+    if (typeof loaded === 'number') return loaded;
     const { config, extra } = loaded;
     if (extra['print-config']) {
       process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
