@@ -36,13 +36,13 @@ const LISTED_BAD_LINES = 20;
 export const command: Command = {
   summary: 'import NDJSON or CSV content into the store',
   async run(argv) {
-    const wantsHelp = argv.includes('--help') || argv.includes('-h');
+    if (argv.includes('--help') || argv.includes('-h')) return configFromArgs('import', ['--help'], HELP) as number;
     const [file, ...rest] = argv;
-    if (!wantsHelp && (file === undefined || file.startsWith('--'))) {
+    if (file === undefined || file.startsWith('--')) {
       process.stderr.write('floodgate import: name the file to import (floodgate import --help)\n');
       return 2;
     }
-    const loaded = configFromArgs('import', wantsHelp ? argv : rest, HELP, { collection: true, format: true, batch: true });
+    const loaded = configFromArgs('import', rest, HELP, { collection: true, format: true, batch: true });
     if (typeof loaded === 'number') return loaded;
     const { config, extra } = loaded;
     const collection = typeof extra.collection === 'string' ? extra.collection : DEFAULT_COLLECTION;
