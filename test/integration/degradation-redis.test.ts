@@ -21,8 +21,10 @@ void describe('Redis stopped under load', () => {
     const schema = res.use(pgSchema());
     redis = res.use(await startRedisServer());
     // A memory tier far smaller than the key space (~100 KB: a few hundred of the 5,000 users), so most
-    // reads go down to Redis or the store.
-    srv = res.use(await serve({ args: [...pgArgs(schema.name), '--redis-url', redis.url, '--seed', String(USERS), '--cache-bytes', '100000'], env: SERVER_ENV }));
+    // reads go down to Redis or the store. Event-loop shedding is off: on a machine busy with other work it
+    // would answer 503 for a reason that has nothing to do with Redis (admission control has its own tests).
+    const args = ['--redis-url', redis.url, '--seed', String(USERS), '--cache-bytes', '100000', '--max-event-loop-delay', '0'];
+    srv = res.use(await serve({ args: [...pgArgs(schema.name), ...args], env: SERVER_ENV }));
   });
   after(() => res.dispose());
 
@@ -55,7 +57,7 @@ void describe('Redis stopped under load', () => {
     } finally {
       await load.stop();
     }
-    assert.deepEqual(load.failures(), {}, `every read answered 200 (${load.total} reads)`);
+    assert.deepEqual(load.failures(), {}, `every read answered 200 (${load.total} reads); the others: ${JSON.stringify(Object.fromEntries(load.why))}`);
     assert.ok(load.total > 1000, `enough reads to mean something (${load.total})`);
   });
 });

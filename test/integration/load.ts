@@ -4,6 +4,8 @@ import { Agent, request } from 'node:http';
 
 export class Load {
   readonly statuses = new Map<number, number>();
+  /** For answers that were not 2xx: "<status> <X-Degraded-Reason or error code>", counted. */
+  readonly why = new Map<string, number>();
   readonly #agent: Agent;
   #running = true;
   readonly #loops: Promise<void>[];
@@ -12,15 +14,28 @@ export class Load {
   constructor(base: string, path: () => string, workers = 16) {
     const url = new URL(base);
     this.#agent = new Agent({ keepAlive: true, maxSockets: workers });
+    const note = (why: string): void => void this.why.set(why, (this.why.get(why) ?? 0) + 1);
     const once = (): Promise<number> =>
       new Promise((resolve) => {
         const req = request({ host: url.hostname, port: url.port, path: path(), agent: this.#agent, timeout: 10_000 }, (res) => {
-          res.resume();
-          res.once('end', () => resolve(res.statusCode ?? 0));
-          res.once('error', () => resolve(0));
+          const status = res.statusCode ?? 0;
+          let body = '';
+          if (status >= 300) res.on('data', (d: Buffer) => (body += d.toString()));
+          else res.resume();
+          res.once('end', () => {
+            if (status >= 300) note(`${status} ${String(res.headers['x-degraded-reason'] ?? '')} ${body.slice(0, 120)}`);
+            resolve(status);
+          });
+          res.once('error', (err) => {
+            note(`0 ${err.message}`);
+            resolve(0);
+          });
         });
         req.once('timeout', () => req.destroy(new Error('timeout')));
-        req.once('error', () => resolve(0));
+        req.once('error', (err) => {
+          note(`0 ${err.message}`);
+          resolve(0);
+        });
         req.end();
       });
     this.#loops = Array.from({ length: workers }, async () => {
