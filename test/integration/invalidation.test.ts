@@ -79,11 +79,14 @@ void describe('invalidation across two instances (PostgreSQL + Redis)', () => {
     assert.ok(v2.version > v1.version, 'a later write carries a larger version');
     await cachedOn(b, key, 'second');
     await cachedOn(a, key, 'second');
-    // A sentinel key both instances hold: once its invalidation (sent last) has landed, so have the others.
-    assert.equal((await put(a.url, 'news', 'sentinel', 'before')).status, 200);
-    await cachedOn(a, 'sentinel', 'before');
-    await cachedOn(b, 'sentinel', 'before');
-    const sentinel = JSON.parse((await put(a.url, 'news', 'sentinel-version', 'x')).body) as { version: number };
+    // Two sentinel keys both instances hold, one per path: once a sentinel's invalidation (sent after the late
+    // ones on the same connection, so delivered after them) has landed, so have the late ones on that path.
+    for (const sentinel of ['sentinel-bus', 'sentinel-pg']) {
+      assert.equal((await put(a.url, 'news', sentinel, 'before')).status, 200);
+      await cachedOn(a, sentinel, 'before');
+      await cachedOn(b, sentinel, 'before');
+    }
+    const newest = (JSON.parse((await put(a.url, 'news', 'sentinel-version', 'x')).body) as { version: number }).version + 1_000_000;
 
     const late = [
       { collection: 'news', key, version: v1.version, deleted: true }, // an old deletion arriving late
@@ -93,22 +96,21 @@ void describe('invalidation across two instances (PostgreSQL + Redis)', () => {
     const pub = new Redis(redis.url, { lazyConnect: true });
     await pub.connect();
     try {
-      for (const change of late) {
-        await pub.publish('fg:invalidate', JSON.stringify(change));
+      for (const change of [...late, ...late, { collection: 'news', key: 'sentinel-bus', version: newest, deleted: false }]) {
         await pub.publish('fg:invalidate', JSON.stringify(change));
       }
       const channel = `${schema.name}_changes`;
-      for (const change of late) await schema.sql`SELECT pg_notify(${channel}, ${JSON.stringify(change)})`;
-      // The sentinel's change goes out on both paths, after everything above.
-      const s = { collection: 'news', key: 'sentinel', version: sentinel.version + 1_000_000, deleted: false };
-      await schema.sql`SELECT pg_notify(${channel}, ${JSON.stringify(s)})`;
-      await pub.publish('fg:invalidate', JSON.stringify(s));
+      for (const change of [...late, ...late, { collection: 'news', key: 'sentinel-pg', version: newest, deleted: false }]) {
+        await schema.sql`SELECT pg_notify(${channel}, ${JSON.stringify(change)})`;
+      }
     } finally {
       pub.disconnect();
     }
     for (const srv of [a, b]) {
-      const dropped = await within(DEADLINE_MS, async () => (await read(srv.url, 'news', 'sentinel')).headers.get('x-cache') !== 'hit');
-      assert.ok(dropped !== undefined, 'the sentinel invalidation never arrived');
+      for (const sentinel of ['sentinel-bus', 'sentinel-pg']) {
+        const dropped = await within(DEADLINE_MS, async () => (await read(srv.url, 'news', sentinel)).headers.get('x-cache') !== 'hit');
+        assert.ok(dropped !== undefined, `${srv.url}: the ${sentinel} invalidation never arrived`);
+      }
       const r = await read(srv.url, 'news', key);
       assert.equal(r.status, 200, `${srv.url}: the late deletion removed newer content`);
       assert.equal(r.body, 'second');
