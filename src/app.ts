@@ -15,7 +15,7 @@ import { credentials } from './http/auth.ts';
 import { trackConnections } from './http/drain.ts';
 import { createMetrics } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
-import { createHandler } from './http/routes.ts';
+import { createHandler, type Readiness } from './http/routes.ts';
 import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
 import { BULK_BATCH } from './http/writes.ts';
 import { openStore } from './store/open.ts';
@@ -104,6 +104,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
     let l2: Tier | undefined;
     let bus: InvalidationBus | undefined = opts.bus;
+    if (opts.bus) closers.push(() => opts.bus?.close() ?? Promise.resolve());
     if (config.redisUrl !== '') {
       const redis = await import('./tiers/redis.ts');
       const bus_ = await import('./tiers/redis-bus.ts');
@@ -131,8 +132,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       closers.push(stop);
     }
 
-    const readiness: Record<string, () => Promise<void>> = { store: () => store.ping() };
-    if (l2) readiness.redis = () => l2.ping();
+    const readiness: Readiness = { store: { check: () => store.ping(), required: true } };
+    if (l2) readiness.redis = { check: () => l2.ping(), required: false };
     const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, ...memoryLimits(config) }).start();
     closers.push(async () => pressure.stop());
     const admission = new Admission({

@@ -75,7 +75,12 @@ export class ContentService {
     for (const def of this.#collections.values()) {
       if (def.query === undefined) continue;
       if (!this.#store.prepareQuery) throw new Error(`collection ${def.name}: the ${this.#store.kind} store cannot serve SQL collections`);
-      this.#queries.set(def.name, await this.#store.prepareQuery(def.query));
+      try {
+        this.#queries.set(def.name, await this.#store.prepareQuery(def.query));
+      } catch (err) {
+        if (err instanceof Error) err.message = `collection ${def.name}: ${err.message}`;
+        throw err;
+      }
     }
   }
 
@@ -181,12 +186,6 @@ export class ContentService {
   }
 
   async #load(collection: string, key: string): Promise<ContentRecord | undefined> {
-    const query = this.#queries.get(collection);
-    if (query) {
-      const body = await this.#timed('query', () => query(key));
-      const def = this.#collections.get(collection);
-      return body === undefined ? undefined : { collection, key, body, contentType: def?.contentType ?? 'application/octet-stream', version: 0, updatedAt: this.#now() };
-    }
     const l2 = this.#l2;
     if (l2) {
       if (!l2.healthy) this.#obs.redis('skipped');
@@ -200,11 +199,24 @@ export class ContentService {
         }
       }
     }
-    const record = await this.#timed('get', () => this.#store.get(collection, key));
+    const record = await this.#fromStore(collection, key);
     if (record && l2?.healthy) {
       l2.set(record, Math.ceil(this.ttlMs(collection) / 1000)).catch((err: unknown) => this.#obs.backgroundError('redis fill', err));
     }
     return record;
+  }
+
+  /**
+   * The store's record, or a SQL collection's row. A row has no version of its own: it takes the time it was
+   * read, so a later read replaces an earlier one in Redis (whose guard keeps only newer versions).
+   */
+  async #fromStore(collection: string, key: string): Promise<ContentRecord | undefined> {
+    const query = this.#queries.get(collection);
+    if (!query) return this.#timed('get', () => this.#store.get(collection, key));
+    const body = await this.#timed('query', () => query(key));
+    if (body === undefined) return undefined;
+    const now = this.#now();
+    return { collection, key, body, contentType: this.#collections.get(collection)?.contentType ?? 'application/octet-stream', version: now, updatedAt: now };
   }
 
   #writable(collection: string): void {

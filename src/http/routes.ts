@@ -26,11 +26,14 @@ export interface RouteDeps {
   admission: Admission;
   pressure: PressureMonitor;
   /** Dependencies /readyz checks, each rejecting when not ready. */
-  readiness: Record<string, () => Promise<void>>;
+  readiness: Readiness;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const NOT_FOUND_BODY = errorBody('FG_ERR_NOT_FOUND');
+
+/** Dependencies /readyz checks; a required one failing makes the instance not ready. */
+export type Readiness = Record<string, { check: () => Promise<void>; required: boolean }>;
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -180,8 +183,8 @@ export function createHandler(deps: RouteDeps): Handler {
         route = 'readyz';
         allow(method, 'GET, HEAD');
         readiness(deps.readiness).then(
-          ({ ready, checks }) => {
-            sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+          ({ ready, status, checks }) => {
+            sendJson(res, ready ? 200 : 503, { status, checks });
             finish('readyz', ready ? 200 : 503, t0, req);
           },
           (err: unknown) => fail(res, 'readyz', t0, req, err),
@@ -265,21 +268,28 @@ export function sendError(res: ServerResponse, error: HttpError): void {
   res.end(text);
 }
 
-async function readiness(checks: Record<string, () => Promise<void>>): Promise<{ ready: boolean; checks: Record<string, string> }> {
+/**
+ * Ready while every required dependency answers. An optional one (Redis: reads skip it while it fails) is
+ * reported but only makes the status 'degraded': every instance shares it, so failing readiness on it would
+ * pull every instance out of the load balancer at once.
+ */
+async function readiness(checks: Readiness): Promise<{ ready: boolean; status: string; checks: Record<string, string> }> {
   const out: Record<string, string> = {};
   let ready = true;
+  let degraded = false;
   await Promise.all(
-    Object.entries(checks).map(async ([name, check]) => {
+    Object.entries(checks).map(async ([name, { check, required }]) => {
       try {
         await withTimeout(check(), 1000);
         out[name] = 'ok';
       } catch (err) {
-        ready = false;
+        if (required) ready = false;
+        else degraded = true;
         out[name] = `failing: ${(err as Error).message}`;
       }
     }),
   );
-  return { ready, checks: out };
+  return { ready, status: !ready ? 'not ready' : degraded ? 'degraded' : 'ready', checks: out };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -103,6 +103,7 @@ void describe('collections over existing tables (--collections FILE, PostgreSQL)
       const out = await serveExpectingExit({ args: [...pgArgs(schema.name), '--collections', file], env: SERVER_ENV });
       assert.notEqual(out.code, 0, `exit status ${out.code}`);
       assert.match(out.stderr, problem, `stderr:\n${out.stderr}`);
+      assert.match(out.stderr, /collection broken:/, 'the message names the collection');
       assert.doesNotMatch(out.stderr, /^\s+at /m, 'a message, not a stack trace');
     });
   }
