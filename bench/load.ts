@@ -53,10 +53,10 @@ export async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-const LUA = (path: string, maxId: number, sequential: boolean): string =>
+const LUA = (path: string, maxId: number, sequential: boolean, start: number): string =>
   sequential
     ? `
-counter = 0
+counter = ${start}
 request = function()
   counter = counter + 1
   return wrk.format("GET", "${path}" .. ((counter - 1) % ${maxId} + 1))
@@ -78,12 +78,12 @@ function ms(v: string, unit: string): number {
  * Drives `base + path + <random id 1..maxId>` for `seconds` with `connections` keep-alive connections from
  * one pinned core.
  */
-export async function drive(opts: { url: string; path: string; maxId: number; seconds: number; connections: number; core?: number; threads?: number; sequential?: boolean }): Promise<LoadResult> {
+export async function drive(opts: { url: string; path: string; maxId: number; seconds: number; connections: number; core?: number; threads?: number; sequential?: boolean; start?: number }): Promise<LoadResult> {
   const core = opts.core ?? 1;
   if (hasWrk) {
     const dir = mkdtempSync(join(tmpdir(), 'fg-bench-'));
     const script = join(dir, 'random.lua');
-    writeFileSync(script, LUA(opts.path, opts.maxId, opts.sequential ?? false));
+    writeFileSync(script, LUA(opts.path, opts.maxId, opts.sequential ?? false, opts.start ?? 0));
     const args = [...pin(core), 'wrk', `-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', '-s', script, opts.url];
     const out = await run(args);
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);

@@ -22,7 +22,7 @@ async function measure(name: string, start: () => ReturnType<typeof spawnPinned>
     // Warm-up: ids in sequence until every one has been asked for (the memory tier holds them all), then
     // a short random run so both servers start the measurement equally warm.
     for (let asked = 0; asked < USERS; ) {
-      asked += (await drive({ url: `http://127.0.0.1:${port}`, path: '/data?user_id=', maxId: USERS, seconds: 3, connections: CONNECTIONS, sequential: true })).requests;
+      asked += (await drive({ url: `http://127.0.0.1:${port}`, path: '/data?user_id=', maxId: USERS, seconds: 3, connections: CONNECTIONS, sequential: true, start: asked })).requests;
     }
     await drive({ url: `http://127.0.0.1:${port}`, path: '/data?user_id=', maxId: USERS, seconds: 2, connections: CONNECTIONS });
     const cpu0 = cpuSeconds(child.pid) ?? NaN;
