@@ -2,6 +2,7 @@
 import { describeConfig, optionsHelp, type Config } from '../config.ts';
 import { CollectionsError } from '../content/collections.ts';
 import cluster from 'node:cluster';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { createLogger, prepareStore, startApp, type App } from '../app.ts';
@@ -60,6 +61,7 @@ async function primary(config: Config): Promise<number> {
   const logger = createLogger(config);
   logger.info({ config: describeConfig(config) }, 'starting floodgate');
   let env: Record<string, string>;
+  let tlsDir: string | undefined;
   try {
     const tty = process.stderr.isTTY;
     await prepareStore(config, logger, (done, total) => {
@@ -68,6 +70,7 @@ async function primary(config: Config): Promise<number> {
     const tls = prepareTls(config, (msg) => logger.info(msg));
     const port = config.port === 0 ? await freePort(config.host) : config.port;
     env = { [WORKER_PORT]: String(port), ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
+    tlsDir = tls?.temporaryDir;
   } catch (err) {
     const problem = startupProblem(err, config);
     if (problem === undefined) throw err;
@@ -94,11 +97,13 @@ async function primary(config: Config): Promise<number> {
     logger.fatal({ err }, 'a worker failed to start');
     process.stderr.write(`floodgate serve: ${(err as Error).message}\n`);
     await supervisor.stop();
+    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
     return 1;
   }
   logger.info({ url, workers: config.workers }, 'listening');
   process.stdout.write(`floodgate is serving on ${url} (${config.workers} worker${config.workers === 1 ? '' : 's'})\n  try: curl ${url.startsWith('https') ? '-k ' : ''}'${url}/data?user_id=42'\n`);
   await stopped;
+  if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
   logger.info('stopped');
   return 0;
 }

@@ -54,13 +54,14 @@ export class PressureMonitor {
 
   /**
    * The pressure for a request arriving at `now` (performance.now()): the sampled reason, or 'event-loop' when
-   * the sampling timer itself is overdue by more than the watermark. That happens inside one long loop
-   * iteration (thousands of requests read in one go), before any timer can run: the requests at its end have
-   * waited as long. Two subtractions; called only for reads the memory tier cannot answer.
+   * the sampling timer itself is overdue by more than the watermark while its last sample was late too. That
+   * happens inside one long loop iteration (thousands of requests read in one go) that follows another, before
+   * any timer can run: a standing queue, whose requests have waited as long. A single stall (a garbage
+   * collection, the process descheduled) is not overload. Two comparisons; called only for memory-tier misses.
    */
   reasonAt(now: number): PressureMonitor['reason'] {
     const max = this.limits.maxEventLoopDelayMs;
-    if (this.reason === undefined && max > 0 && this.#lastTick !== undefined && now - this.#lastTick > SAMPLE_MS + max) return 'event-loop';
+    if (this.reason === undefined && max > 0 && this.#lateBefore > max && this.#lastTick !== undefined && now - this.#lastTick > SAMPLE_MS + max) return 'event-loop';
     return this.reason;
   }
 

@@ -16,6 +16,8 @@ export interface TlsFiles {
   readonly keyFile: string;
   /** 48 bytes, hex: the session-ticket key every worker shares. */
   readonly ticketKeys: string;
+  /** Set for a self-signed pair: the private temp folder holding it, removed at exit. */
+  readonly temporaryDir?: string;
 }
 
 export interface TlsMaterial {
@@ -44,7 +46,7 @@ export function prepareTls(config: Pick<Config, 'tlsCert' | 'tlsKey' | 'tlsSelfS
   }
   if (!config.tlsSelfSigned) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'floodgate-tls-'));
-  const files = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), ticketKeys };
+  const files = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), ticketKeys, temporaryDir: dir };
   if (generateWithOpenssl(files.certFile, files.keyFile)) log('self-signed certificate for localhost made with openssl');
   else {
     const { cert, key } = selfSignedCertificate('localhost');

@@ -169,13 +169,17 @@ describe('pressure', () => {
     p.tick();
     assert.equal(p.reason, undefined, 'clears as soon as the loop keeps time');
   });
-  it('inside one long loop iteration, an overdue sampler already means event-loop pressure', () => {
+  it('inside a long loop iteration after a late one, an overdue sampler already means event-loop pressure', () => {
     let now = 0;
     const p = new PressureMonitor({ ...limits, maxHeapBytes: 0, maxRssBytes: 0 }, () => now);
     assert.equal(p.reasonAt(10_000), undefined, 'not before the sampler ever ran');
     p.tick();
-    assert.equal(p.reasonAt(SAMPLE_MS + 200), undefined);
-    assert.equal(p.reasonAt(SAMPLE_MS + 201), 'event-loop');
+    assert.equal(p.reasonAt(SAMPLE_MS + 1000), undefined, 'one stall is not a standing queue');
+    now += SAMPLE_MS + 300; // the iteration that ran the stalled requests was long too
+    p.tick();
+    assert.equal(p.reason, undefined, 'one late sample alone sets nothing');
+    assert.equal(p.reasonAt(now + SAMPLE_MS + 200), undefined);
+    assert.equal(p.reasonAt(now + SAMPLE_MS + 201), 'event-loop');
   });
   it('a watermark of 0 is off', () => {
     const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0 });
