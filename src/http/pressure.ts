@@ -13,7 +13,7 @@ export interface PressureLimits {
 }
 
 export interface PressureSample {
-  /** How late the loop ran timers during the last interval, ms. */
+  /** How late the sampling timer ran, ms: how long a request arriving when it was due waited for the loop. */
   eventLoopDelayMs: number;
   heapUsed: number;
   rss: number;
@@ -65,11 +65,20 @@ export class PressureMonitor {
     return this.reason;
   }
 
-  /** Judges one sample (the timer's, or a test's). */
+  /**
+   * Judges one sample (the timer's, or a test's). The event loop counts as overloaded once two samples in a row
+   * are over the watermark (a standing queue, not one garbage collection or one slow callback), and stays so
+   * until a sample is back under half of it: shedding makes the loop fast again, and without the margin it
+   * would let the misses back in at once, the next iteration would be slow again, and so on.
+   */
   update(sample: PressureSample): void {
     this.last = sample;
     const l = this.limits;
-    if (l.maxEventLoopDelayMs > 0 && sample.eventLoopDelayMs > l.maxEventLoopDelayMs) this.reason = 'event-loop';
+    const max = l.maxEventLoopDelayMs;
+    const late = sample.eventLoopDelayMs;
+    const busy = max > 0 && (this.reason === 'event-loop' ? late > max / 2 : Math.min(late, this.#lateBefore) > max);
+    this.#lateBefore = late;
+    if (busy) this.reason = 'event-loop';
     else if ((l.maxHeapBytes > 0 && sample.heapUsed > l.maxHeapBytes) || (l.maxRssBytes > 0 && sample.rss > l.maxRssBytes)) this.reason = 'memory';
     else this.reason = undefined;
   }
@@ -77,14 +86,11 @@ export class PressureMonitor {
   /** One sample: run by the timer every SAMPLE_MS (by hand in tests). */
   tick(): void {
     const now = this.#now();
-    // How late this timer ran is how long a request that arrived when it was due waited for the loop. Two
-    // samples in a row must be late: a standing queue, not one garbage collection or one slow callback.
+    // How late this timer ran is how long a request that arrived when it was due waited for the loop.
     const late = this.#lastTick === undefined ? 0 : Math.max(0, now - this.#lastTick - SAMPLE_MS);
     this.#lastTick = now;
-    const delay = Math.min(late, this.#lateBefore);
-    this.#lateBefore = late;
     let { heapUsed, rss } = this.last;
     if (this.#ticks++ % MEMORY_EVERY === 0) ({ heapUsed, rss } = process.memoryUsage());
-    this.update({ eventLoopDelayMs: delay, heapUsed, rss });
+    this.update({ eventLoopDelayMs: late, heapUsed, rss });
   }
 }

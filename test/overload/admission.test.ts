@@ -147,7 +147,11 @@ describe('pressure', () => {
     p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 10 });
     assert.equal(p.reason, undefined);
     p.update({ eventLoopDelayMs: 250, heapUsed: 10, rss: 10 });
+    assert.equal(p.reason, undefined, 'one late sample is not overload');
+    p.update({ eventLoopDelayMs: 250, heapUsed: 10, rss: 10 });
     assert.equal(p.reason, 'event-loop');
+    p.update({ eventLoopDelayMs: 101, heapUsed: 10, rss: 10 });
+    assert.equal(p.reason, 'event-loop', 'stays until the loop is back under half the watermark');
     p.update({ eventLoopDelayMs: 10, heapUsed: 1001, rss: 10 });
     assert.equal(p.reason, 'memory');
     p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 5001 });
@@ -165,6 +169,9 @@ describe('pressure', () => {
     now += SAMPLE_MS + 300; // and another: a standing queue
     p.tick();
     assert.equal(p.reason, 'event-loop');
+    now += SAMPLE_MS + 150;
+    p.tick();
+    assert.equal(p.reason, 'event-loop', 'still over half the watermark');
     now += SAMPLE_MS;
     p.tick();
     assert.equal(p.reason, undefined, 'clears as soon as the loop keeps time');
