@@ -72,6 +72,19 @@ function watchRss(pid: number | undefined): () => number {
   };
 }
 
+/** The server's own view: the bucket bound under which p% of /data requests were answered (parse to last byte). */
+async function serverPercentile(url: string, p: number): Promise<string> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets: [number, number][] = [];
+  for (const line of text.split('\n')) {
+    const m = /^floodgate_http_request_duration_seconds_bucket\{le="([^"]+)",route="data"\} (\d+)/.exec(line);
+    if (m) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  }
+  const total = buckets.at(-1)?.[1] ?? 0;
+  const hit = buckets.find(([, n]) => n >= (p / 100) * total);
+  return hit === undefined || total === 0 ? '-' : `≤${hit[0] * 1000}`;
+}
+
 async function metricSum(url: string, name: string, match: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;
@@ -85,6 +98,7 @@ interface FloodJson {
   histograms: { success: string | null };
   timeline: { second: number; counts: { statuses: Record<string, number>; failures: Record<string, number> }; histograms: { success: string | null } }[];
   generator: { maxCpu: number };
+  verdict: { trustworthy: boolean; boundSeconds: number; totalSeconds: number };
 }
 let floods = 0;
 async function flood(url: string, args: string[]): Promise<FloodJson> {
@@ -197,6 +211,7 @@ if (SECTIONS.includes('spike')) {
     const reads = await metricSum(s.url, 'floodgate_store_queries_total', 'op="get"');
     const misses = await metricSum(s.url, 'floodgate_cache_lookups_total', 'tier="memory",outcome="miss"');
     const degraded = await metricSum(s.url, 'floodgate_degraded_total', 'answer=');
+    const serverP99 = await serverPercentile(s.url, 99);
     await stop(s.child);
     const end = after ?? Infinity;
     const t = tally(doc, 0, end);
@@ -205,7 +220,8 @@ if (SECTIONS.includes('spike')) {
     rows.push({
       run: name, sent: doc.counts.sent, answered: t.answered, 'conn errors': t.errors, timeouts: t.timeouts, '503s': t.s5xx,
       degraded, 'p50 ms': all.p50, 'p99 ms': all.p99, 'max ms': all.max, [`p99 from ${warmFrom}s`]: warm.p99, '>1s': all.over(1000),
-      'store reads/key': misses > 0 ? reads / misses : 0, 'peak RSS MiB': Math.round(peakRss / 2 ** 20), 'flood CPU': doc.generator.maxCpu,
+      'server p99 ms': serverP99, 'store reads/key': misses > 0 ? reads / misses : 0, 'peak RSS MiB': Math.round(peakRss / 2 ** 20),
+      'flood bound s': `${doc.verdict.boundSeconds}/${doc.verdict.totalSeconds}`,
     });
     if (after !== undefined) {
       const t2 = tally(doc, after, after + 1);
@@ -217,7 +233,11 @@ if (SECTIONS.includes('spike')) {
   if (runs.includes('a')) await spike(`(a) 0→${a}/s in 1 s, ${SECONDS} s`, ['--stage', `1s:0-${a}`, '--stage', `${SECONDS - 1}s:${a}`], 10);
   const b = 2 * capacity;
   if (runs.includes('b')) await spike(`(b) ${b}/s for ${SECONDS} s`, ['--stage', `${SECONDS}s:${b}`, '--stage', `10s:${Math.round(0.3 * capacity)}`], 10, SECONDS);
-  say(`\nspike (store reads/key = store reads / distinct keys loaded; degraded = stale + fallback + 503 answers counted by the server)\n${table(rows)}\n`);
+  say(
+    `\nspike (latency from each request's schedule, as flood corrects it; server p99 = the server's own histogram bucket, parse to last byte;\n` +
+      ` store reads/key = store reads / distinct keys loaded; degraded = stale + fallback + 503 answers counted by the server;\n` +
+      ` flood bound s = seconds in which flood's verdict says the generator, not the server, was the bottleneck)\n${table(rows)}\n`,
+  );
 }
 
 if (SECTIONS.includes('conns')) {
