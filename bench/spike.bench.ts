@@ -209,7 +209,7 @@ if (SECTIONS.includes('spike')) {
     const doc = await flood(`${s.url}/data?user_id={{int 1 ${KEYS}}}`, [...stages, '-c', '10000', '--timeout', '2s', '--ok', '200-599']);
     const peakRss = peak();
     const reads = await metricSum(s.url, 'floodgate_store_queries_total', 'op="get"');
-    const misses = await metricSum(s.url, 'floodgate_cache_lookups_total', 'tier="memory",outcome="miss"');
+    const coalesced = await metricSum(s.url, 'floodgate_cache_lookups_total', 'tier="memory",outcome="coalesced"');
     const degraded = await metricSum(s.url, 'floodgate_degraded_total', 'answer=');
     const serverP99 = await serverPercentile(s.url, 99);
     await stop(s.child);
@@ -220,7 +220,10 @@ if (SECTIONS.includes('spike')) {
     rows.push({
       run: name, sent: doc.counts.sent, answered: t.answered, 'conn errors': t.errors, timeouts: t.timeouts, '503s': t.s5xx,
       degraded, 'p50 ms': all.p50, 'p99 ms': all.p99, 'max ms': all.max, [`p99 from ${warmFrom}s`]: warm.p99, '>1s': all.over(1000),
-      'server p99 ms': serverP99, 'store reads/key': misses > 0 ? reads / misses : 0, 'peak RSS MiB': Math.round(peakRss / 2 ** 20),
+      'server p99 ms': serverP99,
+      // Requests that went to the tiers drew uniform random ids: expect K·(1 − (1 − 1/K)^n) distinct keys among n.
+      'store reads/key': reads / Math.max(1, KEYS * (1 - (1 - 1 / KEYS) ** Math.max(0, t.answered - degraded))),
+      coalesced, 'peak RSS MiB': Math.round(peakRss / 2 ** 20),
       'flood bound s': `${doc.verdict.boundSeconds}/${doc.verdict.totalSeconds}`,
     });
     if (after !== undefined) {
@@ -235,7 +238,8 @@ if (SECTIONS.includes('spike')) {
   if (runs.includes('b')) await spike(`(b) ${b}/s for ${SECONDS} s`, ['--stage', `${SECONDS}s:${b}`, '--stage', `10s:${Math.round(0.3 * capacity)}`], 10, SECONDS);
   say(
     `\nspike (latency from each request's schedule, as flood corrects it; server p99 = the server's own histogram bucket, parse to last byte;\n` +
-      ` store reads/key = store reads / distinct keys loaded; degraded = stale + fallback + 503 answers counted by the server;\n` +
+      ` store reads/key = store reads / the distinct keys expected among the requests not shed (uniform ids);
+ coalesced = requests that waited on another request's load of the same key (single-flight); degraded = stale + fallback + 503 answers counted by the server;\n` +
       ` flood bound s = seconds in which flood's verdict says the generator, not the server, was the bottleneck)\n${table(rows)}\n`,
   );
 }
