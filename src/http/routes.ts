@@ -90,7 +90,12 @@ export function createHandler(deps: RouteDeps): Handler {
       finish(route, answer(req, res, collection, fresh, 'hit'), t0, req);
       return;
     }
-    // Not fresh in memory: under pressure answer degraded at once; else wait for a slot, within the deadline.
+    miss(req, res, route, collection, key, t0);
+  };
+
+  // Not fresh in memory: under pressure answer degraded at once; else wait for a slot, within the deadline.
+  // A function of its own, so the closures below cost the hot path (a fresh hit) nothing.
+  const miss = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number): void => {
     const pressure = deps.pressure.reasonAt(t0);
     if (pressure !== undefined) {
       finish(route, degrade(req, res, collection, key, pressure), t0, req);
