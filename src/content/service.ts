@@ -117,8 +117,8 @@ export class ContentService {
     if (this.#memory) return this.#memory.lookup(collection, key);
     const record = await this.#load(collection, key);
     const entry: Entry = record
-      ? { record, version: record.version, etag: etagOf(record.body), freshUntil: 0, expiresAt: 0, size: 0, failed: false }
-      : { record: undefined, version: 0, etag: '', freshUntil: 0, expiresAt: 0, size: 0, failed: false };
+      ? { record, version: record.version, etag: etagOf(record.body), freshUntil: 0, expiresAt: 0, size: 0, failed: false, touchedAt: 0 }
+      : { record: undefined, version: 0, etag: '', freshUntil: 0, expiresAt: 0, size: 0, failed: false, touchedAt: 0 };
     return { entry, outcome: 'miss' };
   }
 

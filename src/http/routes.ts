@@ -228,8 +228,11 @@ function rawHeader(raw: readonly string[], lowerName: string): string | undefine
   return undefined;
 }
 
+/** Throws 405 unless `method` is one of `allowed` ("GET, HEAD"); a substring check, no allocation per request. */
 function allow(method: string, allowed: string): void {
-  if (!allowed.split(', ').includes(method)) {
+  const at = allowed.indexOf(method);
+  const whole = at !== -1 && (at === 0 || allowed.charCodeAt(at - 1) === 32) && (at + method.length === allowed.length || allowed.charCodeAt(at + method.length) === 44);
+  if (!whole) {
     throw new HttpError('FG_ERR_METHOD_NOT_ALLOWED', `${method} is not allowed here; allowed: ${allowed}.`, { Allow: allowed });
   }
 }

@@ -5,7 +5,7 @@
 // concurrent lookups arrive for one cold key, one load runs and the rest wait on it.
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Change, ContentRecord } from '../content/record.ts';
+import { DEFAULT_COLLECTION, type Change, type ContentRecord } from '../content/record.ts';
 
 /** What one lookup did; drives the X-Cache header and the metric label. */
 export type Outcome = 'hit' | 'miss' | 'stale' | 'coalesced' | 'error-stale';
@@ -23,6 +23,8 @@ export interface Entry {
   readonly size: number;
   /** Set when a refresh of this (stale) entry failed: it is then served as error-stale. */
   failed: boolean;
+  /** Clock time its LRU recency was last refreshed (see peekFresh). */
+  touchedAt: number;
 }
 
 export interface Lookup {
@@ -49,6 +51,18 @@ export interface MemoryTierOptions {
 }
 
 const SEP = '\u0000';
+
+/**
+ * The cache key: the key alone in the default collection (the /data route: no string to build and hash
+ * per request), `collection\0key` elsewhere. Keys never contain \0, so the two forms cannot collide.
+ */
+function cacheKeyOf(collection: string, key: string): string {
+  return collection === DEFAULT_COLLECTION ? key : collection + SEP + key;
+}
+/** One shared options object: lru-cache's get()/peek() otherwise allocate a default one per call. */
+const NO_OPTIONS = {};
+/** A hot entry's LRU recency is refreshed at most this often (ms): eviction order is right to a second. */
+const TOUCH_EVERY_MS = 1000;
 const ENTRY_OVERHEAD = 200; // bytes: the entry object, the record object, key strings, lru-cache slots
 const JITTER = 0.1; // ±10 % on every TTL so entries written together do not expire together
 
@@ -74,8 +88,8 @@ export class MemoryTier {
       noDeleteOnFetchRejection: true,
       fetchMethod: async (cacheKey, stale) => {
         const cut = cacheKey.indexOf(SEP);
-        const collection = cacheKey.slice(0, cut);
-        const key = cacheKey.slice(cut + 1);
+        const collection = cut === -1 ? DEFAULT_COLLECTION : cacheKey.slice(0, cut);
+        const key = cut === -1 ? cacheKey : cacheKey.slice(cut + 1);
         try {
           const record = await this.#opts.load(collection, key);
           return this.#entryFor(record, collection);
@@ -97,13 +111,22 @@ export class MemoryTier {
    * requests under a spike end here.
    */
   peekFresh(collection: string, key: string): Entry | undefined {
-    const e = this.#cache.get(collection + SEP + key);
-    return e !== undefined && this.#now() < e.freshUntil ? e : undefined;
+    const k = cacheKeyOf(collection, key);
+    const e = this.#cache.peek(k, NO_OPTIONS);
+    if (e === undefined) return undefined;
+    const now = this.#now();
+    if (now >= e.freshUntil) return undefined;
+    // peek() leaves the LRU order alone (get() relinks the list on every hit); refresh recency once a second.
+    if (now - e.touchedAt >= TOUCH_EVERY_MS) {
+      e.touchedAt = now;
+      this.#cache.get(k, NO_OPTIONS);
+    }
+    return e;
   }
 
   /** The full lookup: fresh hit, stale (refresh started), or a single-flight load. Rejects if the load fails with nothing to serve. */
   async lookup(collection: string, key: string): Promise<Lookup> {
-    const k = collection + SEP + key;
+    const k = cacheKeyOf(collection, key);
     for (let attempt = 0; ; attempt++) {
       const e = this.#cache.get(k);
       if (e !== undefined) {
@@ -128,13 +151,13 @@ export class MemoryTier {
 
   /** Whatever the tier holds for the key, fresh or stale, without loading: the last resort under overload. */
   peekAny(collection: string, key: string): Entry | undefined {
-    const e = this.#cache.get(collection + SEP + key);
+    const e = this.#cache.get(cacheKeyOf(collection, key));
     return e !== undefined && this.#now() < e.expiresAt ? e : undefined;
   }
 
   /** Write-through after a committed write: the very next read sees it. Older versions never replace newer ones. */
   set(record: ContentRecord): void {
-    const k = record.collection + SEP + record.key;
+    const k = cacheKeyOf(record.collection, record.key);
     const current = this.#cache.peek(k);
     if (current !== undefined && current.version > record.version) return;
     this.#cache.set(k, this.#entryFor(record, record.collection));
@@ -142,7 +165,7 @@ export class MemoryTier {
 
   /** Applies a change made anywhere: drops the entry unless it already holds that version or a newer one. */
   apply(change: Change): boolean {
-    const k = change.collection + SEP + change.key;
+    const k = cacheKeyOf(change.collection, change.key);
     const current = this.#cache.peek(k);
     if (current !== undefined && current.version >= change.version) return false;
     if (change.deleted) {
@@ -175,13 +198,15 @@ export class MemoryTier {
       expiresAt: freshUntil + this.#opts.staleMs,
       size: ENTRY_OVERHEAD + record.body.length + record.key.length * 2 + record.contentType.length,
       failed: false,
+      touchedAt: now,
     };
   }
 
   /** A remembered 404 or deletion: no stale window, a 404 is never served once it is old. */
   #negative(version: number): Entry {
-    const freshUntil = this.#now() + this.#opts.negativeTtlMs;
-    return { record: undefined, version, etag: '', freshUntil, expiresAt: freshUntil, size: ENTRY_OVERHEAD, failed: false };
+    const now = this.#now();
+    const freshUntil = now + this.#opts.negativeTtlMs;
+    return { record: undefined, version, etag: '', freshUntil, expiresAt: freshUntil, size: ENTRY_OVERHEAD, failed: false, touchedAt: now };
   }
 
   #jitter(ms: number): number {

@@ -129,3 +129,29 @@ describe('memory tier', () => {
     assert.ok(tier.size.entries < 500 && tier.size.entries > 10);
   });
 });
+
+describe('memory tier recency', () => {
+  it('a key read on the hot path is kept over colder ones when the byte bound evicts', async () => {
+    // An entry accounts ~1,214 bytes: ten fit in 13,000, eleven do not.
+    const { tier, clock } = setup(async (_c, k) => rec(k, 'x'.repeat(1000), 1), { maxBytes: 13_000 });
+    for (let i = 0; i < 10; i++) await tier.lookup('c', `k${i}`);
+    clock.t += 2000;
+    assert.ok(tier.peekFresh('c', 'k0'), 'k0 is cached');
+    for (let i = 10; i < 15; i++) await tier.lookup('c', `k${i}`);
+    assert.ok(tier.peekFresh('c', 'k0'), 'k0, read on the hot path, survived the evictions');
+    assert.equal(tier.peekFresh('c', 'k1'), undefined, 'k1, never read again, was evicted');
+  });
+});
+
+describe('memory tier keys', () => {
+  it('keeps the default collection and other collections apart', async () => {
+    const clock = { t: 0 };
+    const tier = new MemoryTier({ maxBytes: 1 << 20, ttlMs: () => 10_000, staleMs: 0, negativeTtlMs: 1000, load: async (c, k) => ({ collection: c, key: k, body: Buffer.from(`${c}/${k}`), contentType: 'text/plain', version: 1, updatedAt: 0 }), now: () => clock.t });
+    assert.equal((await tier.lookup('default', '42')).entry.record?.body.toString(), 'default/42');
+    assert.equal((await tier.lookup('weather', '42')).entry.record?.body.toString(), 'weather/42');
+    assert.equal(tier.peekFresh('default', '42')?.record?.collection, 'default');
+    assert.equal(tier.peekFresh('weather', '42')?.record?.collection, 'weather');
+    tier.apply({ collection: 'weather', key: '42', version: 2, deleted: true });
+    assert.equal(tier.peekFresh('default', '42')?.record?.body.toString(), 'default/42', 'a change elsewhere leaves default alone');
+  });
+});
