@@ -2,8 +2,9 @@
 // is not installed) pinned to the other, parse the figures. Benchmarks print ratios measured in one run.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
+import { stopChild } from '../src/local.ts';
+export { freePort } from '../src/local.ts';
 import { join } from 'node:path';
 
 export interface LoadResult {
@@ -44,14 +45,8 @@ export async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void
   }
 }
 
-export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(t);
-}
+/** Stops a benchmark's child: SIGTERM, SIGKILL after 5 s. */
+export const stop = (child: ChildProcess): Promise<void> => stopChild(child, 5000);
 
 const LUA = (path: string, maxId: number, sequential: boolean, start: number): string =>
   sequential
@@ -145,15 +140,4 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;

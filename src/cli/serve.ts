@@ -3,12 +3,11 @@ import { describeConfig, optionsHelp, type Config } from '../config.ts';
 import { CollectionsError } from '../content/collections.ts';
 import cluster from 'node:cluster';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import { createLogger, prepareStore, startApp, type App } from '../app.ts';
 import { Supervisor, serveAsWorker } from '../cluster.ts';
 import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
 import { openIpcBus } from '../tiers/ipc-bus.ts';
+import { freePort } from '../local.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
@@ -128,12 +127,3 @@ async function worker(config: Config): Promise<number> {
   return serveAsWorker(app, config.shutdownTimeout);
 }
 
-async function freePort(host: string): Promise<number> {
-  const srv = createServer().listen(0, host);
-  await once(srv, 'listening');
-  const address = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
-  return address.port;
-}

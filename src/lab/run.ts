@@ -3,9 +3,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { resultsFromText } from '../flood/json.ts';
+import { freePort, stopChild } from '../local.ts';
 import type { FloodResult } from '../flood/result.ts';
 import { summarize } from '../flood/result.ts';
 import { verdict } from '../flood/verdict.ts';
@@ -37,16 +37,6 @@ function pinned(core: number, cores: number, argv: string[]): string[] {
   return hasTaskset && cores > 1 ? ['taskset', '-c', String(core), ...argv] : argv;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function get(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -81,17 +71,6 @@ async function storeReads(base: string): Promise<number> {
   return n;
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** Runs `floodgate flood … --json -` pinned to core 1 and returns its result. */
 function flood(args: string[], cores: number): Promise<FloodResult> {
@@ -134,7 +113,7 @@ async function startServe(s: LabScenario, opts: LabOptions): Promise<{ child: Ch
       // not listening yet
     }
     if (Date.now() > until) {
-      await stopChild(child);
+      await stopChild(child, 15_000);
       throw new Error(`floodgate serve did not answer within 120 s: ${stderr.trim()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -161,7 +140,7 @@ export async function runLab(scenarios: readonly LabScenario[], opts: LabOptions
       const answered = summarize(result).hits;
       rows.push({ scenario: s, result, storeReadsPerRequest: answered === 0 ? 0 : (after - before) / answered });
     } finally {
-      await stopChild(child);
+      await stopChild(child, 15_000);
     }
   }
   return rows;
