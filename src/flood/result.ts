@@ -3,6 +3,7 @@
 import { latencyStats, type Histogram, type LatencyStats } from './histogram.ts';
 import { ERROR_KINDS, isTimeoutKind, type ErrorKind } from './outcome.ts';
 import type { Stage } from './schedule.ts';
+import type { IntervalCounts } from './recorder.ts';
 
 /** What was run, as the user asked for it (templates unexpanded). */
 export interface Scenario {
@@ -38,15 +39,9 @@ export interface RunInfo {
 
 export type FailureCounts = Record<ErrorKind, number>;
 
-export interface Counts {
-  sent: number;
-  ok: number;
-  responses: number;
-  bytesIn: number;
-  bytesOut: number;
-  connects: number;
-  lateSends: number;
-  waitedForConnection: number;
+/** A run's (or a second's) counts: a thread's interval counts added up, plus what only the whole run knows. */
+export interface Counts extends IntervalCounts {
+  /** Open model: scheduled sends still waiting for a connection when the run ended. */
   missedSends: number;
   /** Status code → count, every response. */
   statuses: Record<string, number>;
