@@ -1,6 +1,7 @@
 // floodgate import FILE: load NDJSON or CSV content straight into the store.
 import { formatOf, importFile } from '../content/importer.ts';
 import { collectionProblem } from '../content/keys.ts';
+import { BULK_BATCH } from '../content/ndjson.ts';
 import { DEFAULT_COLLECTION } from '../content/record.ts';
 import { openStore } from '../store/open.ts';
 import { configFromArgs } from './config-args.ts';
@@ -24,7 +25,7 @@ see it as their cached copies expire (TTL), or at once for keys they have not ca
 Options:
   --collection NAME   collection for records that name none [default: default]
   --format F          ndjson or csv [default: from the file name, .csv = csv]
-  --batch N           records per transaction [default: 5000]
+  --batch N           records per transaction [default: ${BULK_BATCH}]
   --data-dir, --database-url, --db-schema, --db-pool   as for floodgate serve
 
 Example:
@@ -47,7 +48,7 @@ export const command: Command = {
     const { config, extra } = loaded;
     const collection = typeof extra.collection === 'string' ? extra.collection : DEFAULT_COLLECTION;
     const cp = collectionProblem(collection);
-    const batchSize = extra.batch === undefined ? 5000 : Number(extra.batch);
+    const batchSize = extra.batch === undefined ? BULK_BATCH : Number(extra.batch);
     let format: 'ndjson' | 'csv';
     try {
       format = formatOf(file, typeof extra.format === 'string' ? extra.format : undefined);

@@ -4,6 +4,9 @@
 import { collectionProblem, keyProblem } from './keys.ts';
 import { DEFAULT_CONTENT_TYPE, type ContentWrite } from './record.ts';
 
+/** Records per store transaction when writing in bulk (_bulk, import, seeding): short transactions, few round trips. */
+export const BULK_BATCH = 5000;
+
 export class LineError extends Error {
   override readonly name = 'LineError';
 }

@@ -1,7 +1,7 @@
 // The write API: PUT/DELETE /v1/content/:collection/:key and POST /v1/content/:collection/_bulk (NDJSON).
 // Guarded by the admin bearer token; bodies are bounded; a bad bulk line is reported, the rest imported.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LineError, parseLine } from '../content/ndjson.ts';
+import { BULK_BATCH, LineError, parseLine } from '../content/ndjson.ts';
 import type { ContentWrite } from '../content/record.ts';
 import { HttpError } from './errors.ts';
 import type { RouteDeps } from './routes.ts';
@@ -14,8 +14,6 @@ export interface WriteLimits {
   bulkLimit: number;
 }
 
-/** Records per store transaction in a bulk import: short transactions, few round trips. */
-export const BULK_BATCH = 5000;
 /** At most this many line errors are listed in a bulk answer; the count is always exact. */
 const MAX_LISTED_ERRORS = 100;
 
