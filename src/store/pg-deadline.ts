@@ -6,6 +6,10 @@
 //   pooled connection, stops it server-side even if the cancel is lost);
 // - pipelined behind another query on its connection: left to run (a point query), bounded by statement_timeout;
 //   cancelling it would risk cancelling whichever query is running when the request lands.
+// A CancelRequest travels on its own connection and may land after the statement it meant has ended (say,
+// stopped by statement_timeout a moment earlier), cancelling the next statement on that connection. Such a
+// stray cancel (57014 before this call's own deadline) is retried once, as a lost connection is: the statement
+// was not this call's to lose.
 import { StoreTimeoutError, StoreUnavailableError } from './errors.ts';
 import { mapPgError, pgErrorCode } from './pg-errors.ts';
 
@@ -63,7 +67,7 @@ export class Deadline {
           },
           (err: unknown) => {
             if (settled) return;
-            if (!retried && isConnectionLoss(err)) {
+            if (!retried && (isConnectionLoss(err) || isStrayCancel(err))) {
               retried = true;
               attempt();
               return;
@@ -99,6 +103,14 @@ function withdraw(query: CancellableQuery<unknown>): void {
     q.canceller = null;
     cancel(query).catch(() => undefined); // best effort; statement_timeout is the backstop
   }
+}
+
+/**
+ * query_canceled while this call's deadline has not passed (the caller checks): a cancel meant for an earlier
+ * statement on the same connection, or an operator's pg_cancel_backend.
+ */
+function isStrayCancel(err: unknown): boolean {
+  return pgErrorCode(err) === '57014';
 }
 
 /** The connection went away under the query (not: the server refuses connections). */

@@ -117,6 +117,28 @@ void describe('prepareQuery on PostgreSQL', () => {
     assert.equal(row?.n, 2, 'nothing was run');
   });
 
+  // Regression: a CancelRequest sent at one call's deadline landed after that statement had ended and cancelled
+  // the next statement on the reused connection, failing an innocent call (seen in CI on the test below).
+  // pg_cancel_backend is the same stray cancel, made on purpose: the call it hits must still succeed.
+  void it('a cancel the call did not make (57014 before its deadline) is retried, not reported as a timeout', async () => {
+    const app = uniqueName('fg_cancel');
+    const patient = await openPostgresStore({ url: PG_URL, poolSize: 1, queueTimeoutMs: 5000, schema, applicationName: app, migrate: false });
+    try {
+      const sleepy = await patient.prepareQuery(`SELECT name || pg_sleep(0.3)::text FROM ${t} WHERE id = $1`);
+      const pending = sleepy('42');
+      let cancelled = 0;
+      for (let i = 0; i < 50 && cancelled === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        const rows = await admin`SELECT pg_cancel_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = ${app} AND state = 'active' AND query LIKE '%pg_sleep(0.3)%'`;
+        cancelled = rows.filter((r) => r.ok === true).length;
+      }
+      assert.equal(cancelled, 1, 'the running statement was cancelled from outside');
+      assert.equal((await pending)?.toString(), 'bøb');
+    } finally {
+      await patient.close();
+    }
+  });
+
   void it('a slow collection query rejects with StoreTimeoutError at the store deadline', async () => {
     const slow = await store.prepareQuery('SELECT pg_sleep(3)::text WHERE $1::text IS NOT NULL');
     const started = Date.now();
