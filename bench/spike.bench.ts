@@ -188,13 +188,14 @@ const say = (text: string): void => {
 if (SECTIONS.includes('spike')) {
   await ensureStore();
   const extra = (process.env.SPIKE_SERVER_ARGS ?? '').split(' ').filter(Boolean);
-  const cold = (): Promise<Srv> => startServer(['--data-dir', dataDir, '--seed', '0', ...extra]);
-  // Capacity: closed loop on a cold cache, the same random ids as the spike.
+  const cold = (more: string[] = []): Promise<Srv> => startServer(['--data-dir', dataDir, '--seed', '0', ...more, ...extra]);
+  // Capacity: closed loop on a cold cache, the same random ids as the spike, with shedding off: what the
+  // server can answer with content (with shedding on, wrk would count fast 503s as capacity).
   let s: Srv;
   let capacity = Number(process.env.SPIKE_CAPACITY ?? 0);
   if (capacity > 0) say(`capacity (given): ${capacity} req/s`);
   else {
-    s = await cold();
+    s = await cold(['--max-utilization', '100', '--max-event-loop-delay', '0']);
     const cap = await wrk(s.url, 256, 10, KEYS);
     await stop(s.child);
     capacity = Math.round(cap.rps);

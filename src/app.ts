@@ -134,7 +134,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
     const readiness: Readiness = { store: { check: () => store.ping(), required: true } };
     if (l2) readiness.redis = { check: () => l2.ping(), required: false };
-    const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, ...memoryLimits(config) }).start();
+    const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, maxUtilization: config.maxUtilization / 100, ...memoryLimits(config) }).start();
     closers.push(async () => pressure.stop());
     const admission = new Admission({
       maxInFlight: config.maxInFlight,
@@ -158,6 +158,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const tlsFiles = opts.tls === undefined ? prepareTls(config, (msg) => logger.info(msg)) : (opts.tls ?? undefined);
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);
+    pressure.watch({ connections: () => connections.sockets.size, requests: () => metrics.requestsTotal() });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: config.port, host: config.host, backlog: config.backlog }, () => {

@@ -17,7 +17,7 @@ const ANSWERS: readonly Answer[] = ['stale', 'fallback', 'refused'];
 const REFUSALS: Record<Exclude<ShedReason, 'store-error'>, { code: ErrorCode; message: string }> = {
   deadline: { code: 'FG_ERR_DEADLINE', message: 'The content could not be produced within the deadline; retry later.' },
   'queue-full': { code: 'FG_ERR_OVERLOADED', message: 'The server is overloaded (too many reads waiting on the store); retry later.' },
-  'event-loop': { code: 'FG_ERR_OVERLOADED', message: 'The server is overloaded (its event loop is behind); retry later.' },
+  'event-loop': { code: 'FG_ERR_OVERLOADED', message: 'The server is overloaded (its event loop is behind or has no idle time left); retry later.' },
   memory: { code: 'FG_ERR_OVERLOADED', message: 'The server is overloaded (memory above its watermark); retry later.' },
 };
 
@@ -52,13 +52,14 @@ export function createDegrade(deps: DegradeDeps): Degrade {
   new client.Gauge({ name: 'floodgate_admission_in_flight', help: 'Reads waiting on Redis or the store, holding a slot.', registers: [deps.registry], collect() { this.set(admission.inFlight); } });
   new client.Gauge({ name: 'floodgate_admission_queued', help: 'Reads waiting for a slot.', registers: [deps.registry], collect() { this.set(admission.queued); } });
   new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'Event-loop delay of the last sample (admission control).', registers: [deps.registry], collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
+  new client.Gauge({ name: 'floodgate_miss_admit_share', help: 'Share of memory misses let through to Redis or the store; below 1 while the event loop is saturated.', registers: [deps.registry], collect() { this.set(pressure.admitShare); } });
   new client.Gauge({
     name: 'floodgate_under_pressure',
     help: '1 while misses are answered degraded because of event-loop delay or memory, by reason.',
     labelNames: ['reason'],
     registers: [deps.registry],
     collect() {
-      this.set({ reason: 'event-loop' }, pressure.reason === 'event-loop' ? 1 : 0);
+      this.set({ reason: 'event-loop' }, pressure.reason === 'event-loop' || pressure.admitShare < 1 ? 1 : 0);
       this.set({ reason: 'memory' }, pressure.reason === 'memory' ? 1 : 0);
     },
   });

@@ -15,6 +15,8 @@ export interface Metrics extends ContentObserver {
   request(route: Route, status: number, seconds: number): void;
   memory(outcome: Outcome): void;
   inFlight: number;
+  /** Requests answered so far, every route (read by the pressure sampler, not per request). */
+  requestsTotal(): number;
 }
 
 export function createMetrics(opts: { logError: (what: string, err: unknown) => void; gauges?: Record<string, () => number> }): Metrics {
@@ -93,6 +95,11 @@ export function createMetrics(opts: { logError: (what: string, err: unknown) => 
       c.buckets[i] = (c.buckets[i] ?? 0) + 1;
       c.sum += seconds;
       c.count++;
+    },
+    requestsTotal() {
+      let n = 0;
+      for (const c of perRoute.values()) n += c.count;
+      return n;
     },
     memory(outcome) {
       lookupCounts.memory.set(outcome, (lookupCounts.memory.get(outcome) ?? 0) + 1);

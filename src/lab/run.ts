@@ -11,6 +11,9 @@ import { summarize } from '../flood/result.ts';
 import { verdict } from '../flood/verdict.ts';
 import type { LabScenario } from './scenarios.ts';
 
+/** Each row measures what a tier can answer with content: utilisation shedding off, or a saturated row's excess would be fast 503s. */
+const CAPACITY = ['--max-utilization', '100'];
+
 const BIN = fileURLToPath(new URL('../../bin/floodgate.js', import.meta.url));
 const hasTaskset = spawnSync('taskset', ['--version']).error === undefined;
 
@@ -97,7 +100,7 @@ function flood(args: string[], cores: number): Promise<FloodResult> {
 
 async function startServe(s: LabScenario, opts: LabOptions): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
   const port = await freePort();
-  const args = ['serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--seed', String(opts.users), '--workers', String(s.workers), '--log-level', 'warn', '--db-schema', opts.schema, ...s.serve];
+  const args = ['serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--seed', String(opts.users), '--workers', String(s.workers), '--log-level', 'warn', '--db-schema', opts.schema, ...CAPACITY, ...s.serve];
   const env = { ...process.env, DATABASE_URL: opts.databaseUrl, REDIS_URL: s.needsRedis ? opts.redisUrl : '', FLOODGATE_REDIS_PREFIX: `${opts.schema}:`, FLOODGATE_ADMIN_TOKEN: '' };
   const argv = s.workers === 1 ? pinned(0, opts.cores, [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args]) : [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args];
   const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });

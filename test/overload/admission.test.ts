@@ -188,6 +188,52 @@ describe('pressure', () => {
     assert.equal(p.reasonAt(now + SAMPLE_MS + 200), undefined);
     assert.equal(p.reasonAt(now + SAMPLE_MS + 201), 'event-loop');
   });
+  it('while the loop has no idle time, a shrinking share of misses is shed; it grows back once the loop idles', () => {
+    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 0.9 });
+    const sample = (utilization: number, backlogMs = 1000) => p.update({ eventLoopDelayMs: 0, utilization, backlogMs, heapUsed: 0, rss: 0 });
+    sample(0.9);
+    assert.equal(p.admitShare, 1, 'at the watermark nothing is shed');
+    for (let i = 0; i < 7; i++) sample(0.99);
+    assert.equal(p.admitShare, 1, 'saturation must last 200 ms (8 samples) before anything is shed');
+    sample(0.99);
+    assert.ok(Math.abs(p.admitShare - 0.7) < 1e-9, `multiplicative decrease: ${p.admitShare}`);
+    for (let i = 0; i < 50; i++) sample(1);
+    assert.ok(p.admitShare > 0 && p.admitShare <= 0.02 + 1e-9, `never below the floor, never zero: ${p.admitShare}`);
+    assert.equal(p.reason, undefined, 'no watermark state: the share alone decides');
+    sample(0.5);
+    assert.ok(Math.abs(p.admitShare - 0.07) < 1e-9, `additive increase: ${p.admitShare}`);
+    for (let i = 0; i < 20; i++) sample(0.5);
+    assert.equal(p.admitShare, 1, 'back to every miss within 20 samples (half a second)');
+  });
+  it('a busy loop whose connections hold little work is not overload (a closed-loop load test)', () => {
+    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 0.9 });
+    // 256 connections at 100 µs a request: at most 26 ms of work waiting, however busy the loop.
+    for (let i = 0; i < 40; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, backlogMs: 26, heapUsed: 0, rss: 0 });
+    assert.equal(p.admitShare, 1);
+    // 10,000 connections: a second of work may be waiting.
+    for (let i = 0; i < 8; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, backlogMs: 1000, heapUsed: 0, rss: 0 });
+    assert.ok(p.admitShare < 1);
+  });
+  it('sheds exactly the complement of the share, spread evenly', () => {
+    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 0.9 });
+    for (let i = 0; i < 11; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, heapUsed: 0, rss: 0 });
+    const share = p.admitShare; // 0.7^4 ≈ 0.24
+    const verdicts = Array.from({ length: 1000 }, () => p.reasonAt(0));
+    const admitted = verdicts.filter((v) => v === undefined).length;
+    assert.ok(Math.abs(admitted - share * 1000) <= 1, `admitted ${admitted} of 1000 at share ${share}`);
+    assert.ok(verdicts.every((v) => v === undefined || v === 'event-loop'));
+    // Evenly: never more than ceil(1/share) sheds in a row.
+    let run = 0;
+    let longest = 0;
+    for (const v of verdicts) longest = Math.max(longest, (run = v === undefined ? 0 : run + 1));
+    assert.ok(longest <= Math.ceil(1 / share), `longest run of sheds ${longest}`);
+  });
+  it('utilisation control is off at 100 %', () => {
+    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 1 });
+    for (let i = 0; i < 10; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, heapUsed: 0, rss: 0 });
+    assert.equal(p.admitShare, 1);
+    assert.equal(p.reasonAt(0), undefined);
+  });
   it('a watermark of 0 is off', () => {
     const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0 });
     p.update({ eventLoopDelayMs: 1e6, heapUsed: 1e12, rss: 1e12 });
