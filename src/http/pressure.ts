@@ -8,7 +8,7 @@
 // while each request has waited seconds for its turn. The sign of that is a loop with no idle time left while
 // the requests the open connections may hold would take long to work through (connections × the loop's time
 // per request): a load test's 256 connections at 100 µs each wait at most 26 ms, 10,000 connections a second.
-// While both stay over their marks (for 200 ms), a shrinking share of misses is answered degraded at once
+// While both stay over their marks (for 100 ms), a shrinking share of misses is answered degraded at once
 // (they cost what a hit costs, a store read costs several times that), until the loop has idle time again;
 // then the share grows back. Multiplicative decrease, additive increase: the loop finds the most misses it can
 // afford, and a spike's end is followed within half a second by every miss being served again.
@@ -22,7 +22,7 @@ export interface PressureLimits {
   maxHeapBytes: number;
   /** Resident set size, bytes; 0 = never. */
   maxRssBytes: number;
-  /** Event-loop utilisation (0..1, over UTIL_WINDOW samples) above which misses start to be shed; ≥ 1 = never. */
+  /** Event-loop utilisation (0..1, over UTIL_WINDOW samples: 200 ms) above which misses start to be shed; ≥ 1 = never. */
   maxUtilization?: number;
 }
 
@@ -43,8 +43,8 @@ export interface PressureSample {
 export const SAMPLE_MS = 25;
 /** Memory is read every MEMORY_EVERY samples (100 ms): it moves slowly, and reading RSS is a system call. */
 const MEMORY_EVERY = 4;
-/** Utilisation is judged over this many samples (100 ms): one sample is all-busy or all-idle too often. */
-const UTIL_WINDOW = 4;
+/** Utilisation is judged over this many samples (200 ms): shorter windows are all-busy or all-idle too often. */
+const UTIL_WINDOW = 8;
 /** Under saturation the admitted share of misses shrinks by this factor per sample... */
 const DECREASE = 0.7;
 /** ...never below this (some misses still fill the cache)... */
@@ -53,8 +53,8 @@ const MIN_SHARE = 0.02;
 const INCREASE = 0.05;
 /** Saturation counts only while the open connections' requests would take longer than this to work through... */
 export const BACKLOG_MS = 100;
-/** ...for this many samples in a row (200 ms): a start-up, a burst of a thousand requests, a collection are not overload. */
-const SUSTAIN = 8;
+/** ...for this many samples in a row (100 ms): a start-up, a burst of a thousand requests, a collection are not overload. */
+const SUSTAIN = 4;
 
 /** What the server has in hand, read once per sample: open connections, and requests answered so far. */
 export interface Load {

@@ -193,8 +193,8 @@ describe('pressure', () => {
     const sample = (utilization: number, backlogMs = 1000) => p.update({ eventLoopDelayMs: 0, utilization, backlogMs, heapUsed: 0, rss: 0 });
     sample(0.9);
     assert.equal(p.admitShare, 1, 'at the watermark nothing is shed');
-    for (let i = 0; i < 7; i++) sample(0.99);
-    assert.equal(p.admitShare, 1, 'saturation must last 200 ms (8 samples) before anything is shed');
+    for (let i = 0; i < 3; i++) sample(0.99);
+    assert.equal(p.admitShare, 1, 'saturation must last 100 ms (4 samples) before anything is shed');
     sample(0.99);
     assert.ok(Math.abs(p.admitShare - 0.7) < 1e-9, `multiplicative decrease: ${p.admitShare}`);
     for (let i = 0; i < 50; i++) sample(1);
@@ -211,12 +211,12 @@ describe('pressure', () => {
     for (let i = 0; i < 40; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, backlogMs: 26, heapUsed: 0, rss: 0 });
     assert.equal(p.admitShare, 1);
     // 10,000 connections: a second of work may be waiting.
-    for (let i = 0; i < 8; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, backlogMs: 1000, heapUsed: 0, rss: 0 });
+    for (let i = 0; i < 4; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, backlogMs: 1000, heapUsed: 0, rss: 0 });
     assert.ok(p.admitShare < 1);
   });
   it('sheds exactly the complement of the share, spread evenly', () => {
     const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 0.9 });
-    for (let i = 0; i < 11; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, heapUsed: 0, rss: 0 });
+    for (let i = 0; i < 7; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, heapUsed: 0, rss: 0 });
     const share = p.admitShare; // 0.7^4 ≈ 0.24
     const verdicts = Array.from({ length: 1000 }, () => p.reasonAt(0));
     const admitted = verdicts.filter((v) => v === undefined).length;
