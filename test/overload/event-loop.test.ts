@@ -35,6 +35,23 @@ process.stdin.on('data', () => { clearInterval(timer); ending = true; i = 100000
 
 interface Answer { phase: string; path: string; status?: number; h?: Record<string, string>; body?: string; error?: string; ms?: number }
 
+/** Starts the sender on `paths` (inside a test: it is killed after it); resolves once its first answer is in. */
+async function startSender(url: string, paths: string[]): Promise<{ finish: () => Promise<Answer[]> }> {
+  const child = spawn(process.execPath, ['-e', SENDER, url, ...paths], { stdio: ['pipe', 'pipe', 'inherit'] });
+  after(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise((r) => child.once('exit', r));
+  while (!out.includes('"phase":"ready"')) await new Promise((r) => setTimeout(r, 10));
+  return {
+    finish: async () => {
+      child.stdin.write('end\n');
+      await done;
+      return out.trim().split('\n').map((l) => JSON.parse(l) as Answer);
+    },
+  };
+}
+
 function busyWait(ms: number): void {
   const end = performance.now() + ms;
   while (performance.now() < end) {
@@ -69,19 +86,11 @@ describe('overload: a blocked event loop', () => {
   });
 
   it('answers misses degraded while the loop is blocked, hits normally, and recovers at once', { timeout: 30_000 }, async () => {
-    const paths = ['/data?user_id={i}', '/v1/content/promo/p{i}', '/v1/content/short/s', '/data?user_id=1'];
-    const child = spawn(process.execPath, ['-e', SENDER, app.url, ...paths], { stdio: ['pipe', 'pipe', 'inherit'] });
-    after(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const done = new Promise((r) => child.once('exit', r));
-    while (!out.includes('"phase":"ready"')) await new Promise((r) => setTimeout(r, 10));
+    const sender = await startSender(app.url, ['/data?user_id={i}', '/v1/content/promo/p{i}', '/v1/content/short/s', '/data?user_id=1']);
     // Block the loop three times for 400 ms, 20 ms apart (each block runs inside a timer, like any callback).
     for (let b = 0; b < 3; b++) await new Promise<void>((r) => setTimeout(() => { busyWait(400); r(); }, 20));
     await new Promise((r) => setTimeout(r, 400)); // free again: the next samples clear the pressure
-    child.stdin.write('end\n');
-    await done;
-    const answers = out.trim().split('\n').map((l) => JSON.parse(l) as Answer);
+    const answers = await sender.finish();
     assert.deepEqual(answers.filter((a) => a.error), [], 'every request is answered');
     const degraded = answers.filter((a) => a.h?.['x-degraded-reason'] === 'event-loop');
     const of = (prefix: string) => degraded.filter((a) => a.path.startsWith(prefix));
@@ -134,13 +143,7 @@ describe('overload: a saturated event loop that is never very late', () => {
   });
 
   it('sheds a share of misses while saturated, serves hits, and serves every miss again once the loop idles', { timeout: 30_000 }, async () => {
-    const paths = ['/data?user_id={i}', '/data?user_id=1'];
-    const child = spawn(process.execPath, ['-e', SENDER, app.url, ...paths], { stdio: ['pipe', 'pipe', 'inherit'] });
-    after(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const done = new Promise((r) => child.once('exit', r));
-    while (!out.includes('"phase":"ready"')) await new Promise((r) => setTimeout(r, 10));
+    const sender = await startSender(app.url, ['/data?user_id={i}', '/data?user_id=1']);
     // A spike holds many connections open, each a request's worth of work waiting in the kernel: without them a
     // busy loop is a closed-loop load test, which waits little, and nothing is shed (the unit tests show both).
     const port = Number(new URL(app.url).port);
@@ -162,9 +165,7 @@ describe('overload: a saturated event loop that is never very late', () => {
     busy = false;
     for (const s of idle) s.destroy();
     await new Promise((r) => setTimeout(r, 1000)); // idle again: the share grows back to 1 within half a second
-    child.stdin.write('end\n');
-    await done;
-    const answers = out.trim().split('\n').map((l) => JSON.parse(l) as Answer);
+    const answers = await sender.finish();
     assert.deepEqual(answers.filter((a) => a.error), [], 'every request is answered');
     assert.ok(share < 1, `the share of misses admitted fell while saturated: ${share}`);
     const shed = answers.filter((a) => a.h?.['x-degraded-reason'] === 'event-loop');
