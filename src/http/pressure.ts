@@ -78,8 +78,7 @@ export class PressureMonitor {
   /** Spreads admissions evenly: a miss is admitted each time the share's running sum passes a whole number. */
   #credit = 0;
   /** The loop's utilisation counters and the requests answered at the last UTIL_WINDOW samples, oldest first. */
-  readonly #elu: EventLoopUtilization[] = [];
-  readonly #requests: number[] = [];
+  readonly #window: { elu: EventLoopUtilization; requests: number }[] = [];
   #load: Load | undefined;
   #saturatedFor = 0;
 
@@ -160,18 +159,15 @@ export class PressureMonitor {
     this.#lastTick = now;
     let { heapUsed, rss } = this.last;
     if (this.#ticks++ % MEMORY_EVERY === 0) ({ heapUsed, rss } = process.memoryUsage());
-    const elu = performance.eventLoopUtilization();
-    const requests = this.#load?.requests() ?? 0;
-    const since = this.#elu.length === UTIL_WINDOW ? this.#elu.shift() : this.#elu[0];
-    const requestsSince = this.#requests.length === UTIL_WINDOW ? this.#requests.shift() : this.#requests[0];
-    this.#elu.push(elu);
-    this.#requests.push(requests);
+    const current = { elu: performance.eventLoopUtilization(), requests: this.#load?.requests() ?? 0 };
+    const since = this.#window.length === UTIL_WINDOW ? this.#window.shift() : this.#window[0];
+    this.#window.push(current);
     let utilization: number | undefined;
     let backlogMs: number | undefined;
     if (since !== undefined) {
-      const d = performance.eventLoopUtilization(elu, since);
+      const d = performance.eventLoopUtilization(current.elu, since.elu);
       utilization = d.utilization;
-      if (this.#load !== undefined) backlogMs = (this.#load.connections() * d.active) / Math.max(1, requests - (requestsSince ?? 0));
+      if (this.#load !== undefined) backlogMs = (this.#load.connections() * d.active) / Math.max(1, current.requests - since.requests);
     }
     this.update({ eventLoopDelayMs: late, utilization, backlogMs, heapUsed, rss });
   }
