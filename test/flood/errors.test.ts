@@ -7,10 +7,11 @@ import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { classifySocketError } from '../../src/flood/outcome.ts';
 import { summarize } from '../../src/flood/result.ts';
-import { closedPort, flood, startRawServer, startServer, tempDir } from './helpers.ts';
+import { freePort } from '../../src/local.ts';
+import { flood, startRawServer, startServer, tempDir } from './helpers.ts';
 
 void test('refused: nothing listens on the port', async () => {
-  const port = await closedPort();
+  const port = await freePort(); // nothing listens on it
   const r = await flood({ url: `http://127.0.0.1:${port}/`, connections: '2', duration: '300ms' });
   assert.ok(r.counts.failures.refused > 0);
   assert.equal(r.counts.ok, 0);
