@@ -1,5 +1,5 @@
 // npm run bench:spike [-- spike conns tls]: floodgate under the reference posts' failure modes, on one machine.
-//   spike  capacity on a cold cache over 1,000,000 keys (wrk, closed loop); then on fresh cold servers
+//   spike  before each run, capacity on a cold cache over 1,000,000 keys (wrk, closed loop); then on a fresh cold server
 //          (a) idle → 80 % of capacity within 1 s for 30 s (floodgate flood, open model, up to 10,000 connections)
 //          (b) 2 × capacity for 30 s, then 10 s at 30 %: is the server responsive the second the overload stops?
 //   conns  2,000 and 10,000 keep-alive connections on cached content (wrk, random ids), raw node:http alongside
@@ -190,17 +190,22 @@ if (SECTIONS.includes('spike')) {
   const extra = (process.env.SPIKE_SERVER_ARGS ?? '').split(' ').filter(Boolean);
   const cold = (more: string[] = []): Promise<Srv> => startServer(['--data-dir', dataDir, '--seed', '0', ...more, ...extra]);
   // Capacity: closed loop on a cold cache, the same random ids as the spike, with shedding off: what the
-  // server can answer with content (with shedding on, wrk would count fast 503s as capacity).
+  // server can answer with content (with shedding on, wrk would count fast 503s as capacity). Measured again
+  // right before each spike run: this machine's speed drifts by up to 2× within minutes (cold capacity read
+  // between 3,451 and 14,648 req/s in one session), and a rate derived from an earlier reading tests the drift.
   let s: Srv;
-  let capacity = Number(process.env.SPIKE_CAPACITY ?? 0);
-  if (capacity > 0) say(`capacity (given): ${capacity} req/s`);
-  else {
+  const given = Number(process.env.SPIKE_CAPACITY ?? 0);
+  const measureCapacity = async (): Promise<number> => {
+    if (given > 0) {
+      say(`capacity (given): ${given} req/s`);
+      return given;
+    }
     s = await cold(['--max-utilization', '100', '--max-event-loop-delay', '0']);
     const cap = await wrk(s.url, 256, 10, KEYS);
     await stop(s.child);
-    capacity = Math.round(cap.rps);
-    say(`capacity (cold cache over ${KEYS} keys, wrk -c256, 10 s): ${capacity} req/s, p99 ${cap.p99.toFixed(1)} ms`);
-  }
+    say(`capacity (cold cache over ${KEYS} keys, wrk -c256, 10 s): ${Math.round(cap.rps)} req/s, p99 ${cap.p99.toFixed(1)} ms`);
+    return Math.round(cap.rps);
+  };
   const runs = (process.env.SPIKE_RUNS ?? 'a,b').split(',');
 
   const rows: Record<string, string | number>[] = [];
@@ -233,10 +238,14 @@ if (SECTIONS.includes('spike')) {
       say(`${name}: the second after the overload: ${t2.answered} answered, ${t2.s5xx} 503s, ${t2.errors + t2.timeouts} errors, p99 ${l2.p99.toFixed(1)} ms, max ${l2.max.toFixed(1)} ms`);
     }
   };
-  const a = Math.round(0.8 * capacity);
-  if (runs.includes('a')) await spike(`(a) 0→${a}/s in 1 s, ${SECONDS} s`, ['--stage', `1s:0-${a}`, '--stage', `${SECONDS - 1}s:${a}`], 10);
-  const b = 2 * capacity;
-  if (runs.includes('b')) await spike(`(b) ${b}/s for ${SECONDS} s`, ['--stage', `${SECONDS}s:${b}`, '--stage', `10s:${Math.round(0.3 * capacity)}`], 10, SECONDS);
+  if (runs.includes('a')) {
+    const a = Math.round(0.8 * (await measureCapacity()));
+    await spike(`(a) 0→${a}/s in 1 s, ${SECONDS} s`, ['--stage', `1s:0-${a}`, '--stage', `${SECONDS - 1}s:${a}`], 10);
+  }
+  if (runs.includes('b')) {
+    const capacity = await measureCapacity();
+    await spike(`(b) ${2 * capacity}/s for ${SECONDS} s`, ['--stage', `${SECONDS}s:${2 * capacity}`, '--stage', `10s:${Math.round(0.3 * capacity)}`], 10, SECONDS);
+  }
   say(
     `\nspike (latency from each request's schedule, as flood corrects it; server p99 = the server's own histogram bucket, parse to last byte;\n` +
       ` store reads/key = store reads / the distinct keys expected among the requests not shed (uniform ids);
