@@ -16,8 +16,10 @@ describe('overload: memory above its watermark', () => {
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fg-mem-'));
-    // A heap watermark of 1 byte: the process is always over it once the first sample is taken.
-    const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--seed', '100', '--max-heap', '1', '--log-level', 'silent'], {});
+    // A heap watermark of 1 byte: the process is always over it once the first sample is taken. Event-loop
+    // shedding off, so that a busy test process cannot answer with that reason first.
+    const quiet = ['--max-utilization', '100', '--max-event-loop-delay', '0'];
+    const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--seed', '100', '--max-heap', '1', '--log-level', 'silent', ...quiet], {});
     app = await startApp(config, { logger: pino({ level: 'silent' }) });
     // Cached through the service, not over HTTP: a request could already be refused if the first sample came
     // first (startApp on a loaded machine can take longer than a sample period).

@@ -23,7 +23,10 @@ describe('overload: the store is protected (PostgreSQL)', () => {
   let patient: Server; // deadline 400 ms, store deadline 3 s
   before(async () => {
     writeFileSync(collections, JSON.stringify({ collections: { promo: { fallback: 'the fallback promo' } } }));
-    const common = ['--workers', '1', '--db-schema', schema, '--db-pool', '5', '--collections', collections];
+    // Event-loop shedding off: 2,000 concurrent misses would leave it shedding into the next test, whose answers
+    // must come from the store's deadlines (event-loop shedding has its own tests in event-loop.test.ts).
+    const quiet = ['--max-utilization', '100', '--max-event-loop-delay', '0'];
+    const common = ['--workers', '1', '--db-schema', schema, '--db-pool', '5', '--collections', collections, ...quiet];
     pooled = await startServe([...common, '--seed', String(USERS), '--deadline', '1s', '--store-timeout', '800ms'], { DATABASE_URL: `${PG_URL}?application_name=${appName}` });
     servers.push(pooled);
     patient = await startServe([...common, '--deadline', '400ms', '--store-timeout', '3s'], { DATABASE_URL: `${PG_URL}?application_name=${appName}_2` });
