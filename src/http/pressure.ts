@@ -110,7 +110,8 @@ export class PressureMonitor {
    * the sampling timer itself is overdue by more than the watermark while its last sample was late too. That
    * happens inside one long loop iteration (thousands of requests read in one go) that follows another, before
    * any timer can run: a standing queue, whose requests have waited as long. A single stall (a garbage
-   * collection, the process descheduled) is not overload. Two comparisons; called only for memory-tier misses.
+   * collection, the process descheduled) is not overload. While the admitted share is below 1, each call also
+   * spends admission credit, so that the share is spread evenly over the misses. Called only for memory-tier misses.
    */
   reasonAt(now: number): PressureMonitor['reason'] {
     const max = this.limits.maxEventLoopDelayMs;
