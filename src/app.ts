@@ -14,7 +14,7 @@ import { ContentService } from './content/service.ts';
 import { Admission } from './http/admission.ts';
 import { credentials } from './http/auth.ts';
 import { trackConnections } from './http/drain.ts';
-import { createMetrics } from './http/metrics.ts';
+import { createMetrics, type MetricsOptions } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
 import { createHandler, type Readiness } from './http/routes.ts';
 import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
@@ -43,6 +43,8 @@ export interface AppOptions {
   bus?: InvalidationBus;
   /** TLS files decided by the primary (shared ticket key); null = plain HTTP; default: decided here from the config. */
   tls?: TlsFiles | null;
+  /** What /metrics reads, given this app's registry (a cluster worker: every worker's, through the primary). */
+  scrape?: MetricsOptions['scrape'];
 }
 
 /** Runs once before any worker starts: opens the store (which applies migrations), seeds it, closes it. */
@@ -114,7 +116,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       closers.push(() => bus?.close() ?? Promise.resolve());
     }
 
-    const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what) });
+    const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what), scrape: opts.scrape });
     const service = new ContentService({
       store,
       collections,

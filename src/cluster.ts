@@ -1,5 +1,5 @@
 // The process supervisor (node:cluster). The primary forks N workers that share one listening socket (each
-// worker accepts from it directly), replaces any worker that exits
+// worker accepts from it directly), answers /metrics for all of them (cluster-metrics.ts), replaces any worker that exits
 // unasked (with a back-off while they crash-loop), relays invalidations between workers, and on
 //   SIGTERM / SIGINT  drains every worker (stop accepting, finish in-flight requests within the shutdown
 //                     timeout) and exits 0;
@@ -9,6 +9,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { App } from './app.ts';
+import { metricsForWorkers } from './cluster-metrics.ts';
 import { isIpcInvalidation } from './tiers/ipc-bus.ts';
 
 const READY = 'floodgate:ready';
@@ -41,6 +42,8 @@ export class Supervisor {
   #rolling: Promise<void> | undefined;
   #crashes = 0;
   #url = '';
+  /** Answers a worker's request for the whole instance's metrics. */
+  readonly #metrics = metricsForWorkers();
 
   constructor(opts: SupervisorOptions) {
     this.#opts = opts;
@@ -112,6 +115,8 @@ export class Supervisor {
     worker.on('message', (m: unknown) => {
       if (isIpcInvalidation(m)) {
         for (const w of this.#workers.keys()) if (w !== worker && w.isConnected()) w.send(m, undefined, () => undefined);
+      } else if (this.#metrics(worker, m)) {
+        // answered by the aggregation
       } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === READY) {
         log.debug({ worker: worker.process.pid }, 'worker ready');
         onReady(String((m as { url?: unknown }).url));

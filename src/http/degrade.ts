@@ -49,15 +49,16 @@ export function createDegrade(deps: DegradeDeps): Degrade {
   const children = new Map<string, client.Counter.Internal>();
   for (const a of ANSWERS) for (const r of SHED_REASONS) children.set(a + r, counter.labels(a, r));
   const count = (a: Answer, r: ShedReason): void => children.get(a + r)?.inc();
-  new client.Gauge({ name: 'floodgate_admission_in_flight', help: 'Reads waiting on Redis or the store, holding a slot.', registers: [deps.registry], collect() { this.set(admission.inFlight); } });
-  new client.Gauge({ name: 'floodgate_admission_queued', help: 'Reads waiting for a slot.', registers: [deps.registry], collect() { this.set(admission.queued); } });
-  new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'Event-loop delay of the last sample (admission control).', registers: [deps.registry], collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
-  new client.Gauge({ name: 'floodgate_miss_admit_share', help: 'Share of memory misses let through to Redis or the store; below 1 while the event loop is saturated.', registers: [deps.registry], collect() { this.set(pressure.admitShare); } });
+  new client.Gauge({ name: 'floodgate_admission_in_flight', help: 'Reads waiting on Redis or the store, holding a slot.', registers: [deps.registry], aggregator: 'sum', collect() { this.set(admission.inFlight); } });
+  new client.Gauge({ name: 'floodgate_admission_queued', help: 'Reads waiting for a slot.', registers: [deps.registry], aggregator: 'sum', collect() { this.set(admission.queued); } });
+  new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'Event-loop delay of the last sample (admission control); the worst worker.', registers: [deps.registry], aggregator: 'max', collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
+  new client.Gauge({ name: 'floodgate_miss_admit_share', help: 'Share of memory misses let through to Redis or the store; below 1 while the event loop is saturated; the lowest worker.', registers: [deps.registry], aggregator: 'min', collect() { this.set(pressure.admitShare); } });
   new client.Gauge({
     name: 'floodgate_under_pressure',
-    help: '1 while misses are answered degraded because of event-loop delay or memory, by reason.',
+    help: '1 while misses are answered degraded because of event-loop delay or memory, by reason; 1 if any worker is.',
     labelNames: ['reason'],
     registers: [deps.registry],
+    aggregator: 'max',
     collect() {
       this.set({ reason: 'event-loop' }, pressure.reason === 'event-loop' || pressure.admitShare < 1 ? 1 : 0);
       this.set({ reason: 'memory' }, pressure.reason === 'memory' ? 1 : 0);

@@ -17,6 +17,7 @@ export const ERRORS = {
   FG_ERR_STORE_UNAVAILABLE: { status: 503, message: 'The store is unreachable; retry later.' },
   FG_ERR_STORE_TIMEOUT: { status: 503, message: 'The store did not answer in time; retry later.' },
   FG_ERR_DEADLINE: { status: 503, message: 'The content could not be produced within the deadline.' },
+  FG_ERR_METRICS_UNAVAILABLE: { status: 503, message: 'The metrics of every worker could not be gathered; retry.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

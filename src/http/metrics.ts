@@ -17,9 +17,17 @@ export interface Metrics extends ContentObserver {
   inFlight: number;
   /** Requests answered so far, every route (read by the pressure sampler, not per request). */
   requestsTotal(): number;
+  /** The text /metrics answers with: this registry's, or the whole instance's in a cluster worker. */
+  scrape(): Promise<string>;
 }
 
-export function createMetrics(opts: { logError: (what: string, err: unknown) => void; gauges?: Record<string, () => number> }): Metrics {
+export interface MetricsOptions {
+  logError: (what: string, err: unknown) => void;
+  /** Given the registry, the scrape to use instead of reading it alone (a cluster worker asks the primary). */
+  scrape?: (registry: client.Registry) => () => Promise<string>;
+}
+
+export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'floodgate_' });
   // Requests and their durations are counted into plain numbers on the hot path and handed to prom-client
@@ -86,6 +94,7 @@ export function createMetrics(opts: { logError: (what: string, err: unknown) => 
   const metrics: Metrics = {
     registry,
     inFlight: 0,
+    scrape: opts.scrape?.(registry) ?? (() => registry.metrics()),
     request(route, status, seconds) {
       const c = perRoute.get(route);
       if (c === undefined) return;
@@ -116,9 +125,7 @@ export function createMetrics(opts: { logError: (what: string, err: unknown) => 
       opts.logError(what, err);
     },
   };
-  new client.Gauge({ name: 'floodgate_http_requests_in_flight', help: 'Requests being answered right now.', registers: [registry], collect() { this.set(metrics.inFlight); } });
-  for (const [name, read] of Object.entries(opts.gauges ?? {})) {
-    new client.Gauge({ name, help: name.replaceAll('_', ' '), registers: [registry], collect() { this.set(read()); } });
-  }
+  new client.Gauge({ name: 'floodgate_http_requests_in_flight', help: 'Requests being answered right now.', registers: [registry], aggregator: 'sum', collect() { this.set(metrics.inFlight); } });
+  new client.Gauge({ name: 'floodgate_worker_processes', help: 'Worker processes whose metrics this scrape adds up (1 outside `floodgate serve`).', registers: [registry], aggregator: 'sum', collect() { this.set(1); } });
   return metrics;
 }

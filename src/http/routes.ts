@@ -199,7 +199,7 @@ export function createHandler(deps: RouteDeps): Handler {
       if (path === '/metrics') {
         route = 'metrics';
         allow(method, 'GET');
-        metrics.registry.metrics().then(
+        metrics.scrape().then(
           (text) => {
             res.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' });
             res.end(text);

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { describe, it } from 'node:test';
 import { demoBody } from '../../src/content/demo.ts';
-import { BACKENDS, metric, startTestApp, type Backend } from '../support/app.ts';
+import { BACKENDS, startTestApp, type Backend } from '../support/app.ts';
+import { metric } from '../support/serve.ts';
 
 function get(url: string, agent: Agent): Promise<{ status: number; body: string; cache: string }> {
   return new Promise((resolve, reject) => {

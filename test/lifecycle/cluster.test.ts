@@ -1,9 +1,10 @@
 // The supervisor against real processes: crash replacement, graceful SIGTERM, rolling SIGHUP under load,
-// invalidation across workers over IPC, seeding once.
+// invalidation across workers over IPC, seeding once, one /metrics for every worker.
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { demoBody } from '../../src/content/demo.ts';
+import { sumMetric } from '../support/serve.ts';
 import { eventually, get, load, sleep, startServe, type Server } from './helpers.ts';
 
 const servers: Server[] = [];
@@ -93,5 +94,27 @@ describe('cluster supervisor', () => {
     const bodies = [];
     for (let i = 0; i < 6; i++) bodies.push((await get(`${s.url}/data?user_id=7`)).body);
     assert.deepEqual(bodies, Array(6).fill('changed'));
+  });
+
+  it('/metrics adds up every worker, whichever worker the scrape lands on, also after one is replaced', async () => {
+    const s = await start(['--workers', '2', '--seed', '100']);
+    const scrape = async (): Promise<{ workers: number; reads: number }> => {
+      const r = await get(`${s.url}/metrics`); // a new connection each time: scrapes land on either worker
+      assert.equal(r.status, 200, r.body);
+      return { workers: sumMetric(r.body, 'floodgate_worker_processes'), reads: sumMetric(r.body, 'floodgate_http_requests_total', { route: 'data' }) };
+    };
+    // 60 reads, each on a new connection, so both workers answer some of them.
+    for (let i = 1; i <= 60; i++) assert.equal((await get(`${s.url}/data?user_id=${i}`)).status, 200);
+    const scrapes: { workers: number; reads: number }[] = [];
+    for (let i = 0; i < 6; i++) scrapes.push(await scrape());
+    assert.deepEqual(scrapes, Array(6).fill({ workers: 2, reads: 60 }));
+    // A worker killed: its counts go with it, the replacement is counted from zero, and every scrape agrees.
+    const before = s.workers();
+    process.kill(before[0] ?? 0, 'SIGKILL');
+    assert.ok(await eventually(() => { const w = s.workers(); return w.length === 2 && !w.includes(before[0] ?? 0); }, 10_000), `not replaced: ${s.workers()}`);
+    assert.ok(await eventually(async () => (await scrape()).workers === 2, 10_000), 'the replacement is counted');
+    const again: { workers: number; reads: number }[] = [];
+    for (let i = 0; i < 4; i++) again.push(await scrape());
+    assert.ok(again.every((a) => a.workers === 2 && a.reads === again[0]?.reads && a.reads <= 60), JSON.stringify(again));
   });
 });

@@ -9,7 +9,7 @@ import { startApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { demoBody } from '../../src/content/demo.ts';
 import { SAMPLE_MS } from '../../src/http/pressure.ts';
-import { metric } from '../support/app.ts';
+import { metric } from '../support/serve.ts';
 
 describe('overload: memory above its watermark', () => {
   let app: App;
