@@ -74,7 +74,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 
 /** Seeds demo users 1..n into the default collection when it is empty. Returns how many were written. */
 export async function seedDemo(store: Store, n: number, onProgress?: (done: number, total: number) => void): Promise<number> {
-  if (n <= 0 || (await store.count(DEFAULT_COLLECTION)) > 0) return 0;
+  if (n <= 0 || (await store.hasAny(DEFAULT_COLLECTION))) return 0;
   for (let from = 1; from <= n; from += BULK_BATCH) {
     const to = Math.min(n, from + BULK_BATCH - 1);
     await store.putMany(demoWrites(from, to));

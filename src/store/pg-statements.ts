@@ -8,6 +8,7 @@ export interface PgStatements {
   readonly delete: string;
   readonly count: string;
   readonly countIn: string;
+  readonly hasAny: string;
   readonly changes: string;
   readonly maxVersion: string;
   readonly ping: string;
@@ -31,6 +32,7 @@ export function pgStatements(s: string): PgStatements {
     delete: `SELECT ${s}.delete_content($1, $2) AS version`,
     count: `SELECT count(*) AS n FROM ${s}.content`,
     countIn: `SELECT count(*) AS n FROM ${s}.content WHERE collection = $1`,
+    hasAny: `SELECT EXISTS (SELECT 1 FROM ${s}.content WHERE collection = $1) AS any`,
     changes: `SELECT collection, key, version, false AS deleted FROM ${s}.content WHERE version > $1
               UNION ALL SELECT collection, key, version, true FROM ${s}.tombstones WHERE version > $1
               ORDER BY version LIMIT $2`,

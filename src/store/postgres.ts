@@ -147,6 +147,11 @@ class PostgresStore implements Store {
     return Number(row?.n ?? 0);
   }
 
+  async hasAny(collection: string): Promise<boolean> {
+    const [row] = await this.#run<Row[]>('count', this.#q.hasAny, [collection]);
+    return row?.any === true;
+  }
+
   async ping(): Promise<void> {
     await this.#run('ping', this.#q.ping, []);
   }

@@ -36,6 +36,7 @@ const SQL = {
          ON CONFLICT (collection, key) DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at`,
   count: 'SELECT count(*) AS n FROM content',
   countIn: 'SELECT count(*) AS n FROM content WHERE collection = ?',
+  hasAny: 'SELECT EXISTS (SELECT 1 FROM content WHERE collection = ?) AS any',
   changes: `SELECT collection, key, version, 0 AS deleted FROM content WHERE version > ?
             UNION ALL SELECT collection, key, version, 1 AS deleted FROM tombstones WHERE version > ?
             ORDER BY version LIMIT ?`,
@@ -108,6 +109,11 @@ class SqliteStore implements Store {
   async count(collection?: string): Promise<number> {
     const row = this.#run(() => collection === undefined ? this.#s.count.get() : this.#s.countIn.get(collection));
     return Number((row as { n: number }).n);
+  }
+
+  async hasAny(collection: string): Promise<boolean> {
+    const row = this.#run(() => this.#s.hasAny.get(collection));
+    return Number((row as { any: number }).any) === 1;
   }
 
   async ping(): Promise<void> {

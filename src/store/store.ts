@@ -16,8 +16,10 @@ export interface Store {
    * Callers batch (the importer uses batches of a few thousand) so a transaction stays short.
    */
   putMany(writes: readonly ContentWrite[]): Promise<Change[]>;
-  /** Number of records, in one collection or in all. */
+  /** Number of records, in one collection or in all (a full count: for tests and tools, not for every start). */
   count(collection?: string): Promise<number>;
+  /** Whether the collection holds any record: one index probe, whatever its size (seeding asks it at start). */
+  hasAny(collection: string): Promise<boolean>;
   /** Resolves when the store answers a trivial query; rejects otherwise (drives /readyz). */
   ping(): Promise<void>;
   /**

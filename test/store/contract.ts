@@ -130,6 +130,14 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal(await store.count(), before + 3);
     });
 
+    void it('hasAny says whether a collection holds a record, and turns false once its last record is deleted', async () => {
+      const [a, b] = [fresh(), fresh()];
+      await store.put(w(a, '1', 'x'));
+      assert.deepEqual([await store.hasAny(a), await store.hasAny(b)], [true, false]);
+      await store.delete(a, '1');
+      assert.equal(await store.hasAny(a), false, 'a tombstone is not a record');
+    });
+
     void it('changesSince reports puts and deletes oldest first, honours the limit, and maxVersion is the newest', async () => {
       const c = fresh();
       const since = await store.maxVersion();
