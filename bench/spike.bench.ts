@@ -12,7 +12,7 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { decodeHistogram } from '../src/flood/histogram.ts';
 import { connect } from 'node:net';
-import { freePort, pin, stop, table, waitForHttp } from './load.ts';
+import { freePort, hasWrk, pin, stop, table, waitForHttp } from './load.ts';
 
 const SECTIONS = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['spike', 'conns', 'tls'];
 const KEYS = Number(process.env.SPIKE_KEYS ?? 1_000_000);
@@ -22,6 +22,10 @@ const root = resolve(import.meta.dirname, '..');
 const work = join(root, '.bench');
 const dataDir = join(work, `spike-${KEYS}`);
 mkdirSync(work, { recursive: true });
+if (!hasWrk) {
+  process.stderr.write('bench:spike measures capacity and the connection tests with wrk, which is not on the PATH: install it (Debian/Ubuntu: apt-get install wrk) and run again.\n');
+  process.exit(2);
+}
 
 /** Runs argv with the open-files soft limit raised to the hard limit; resolves with stdout. */
 function run(argv: string[], core: number): Promise<string> {
