@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
 import { loadCollections } from './content/collections.ts';
 import { demoWrites } from './content/demo.ts';
@@ -18,6 +19,7 @@ import { createMetrics, type MetricsOptions } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
 import { createHandler, type Readiness } from './http/routes.ts';
 import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
+import { warmUp } from './http/warmup.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
 import type { InvalidationBus, Tier } from './tiers/tier.ts';
@@ -28,6 +30,8 @@ export interface App extends AsyncDisposable {
   readonly server: Server;
   readonly service: ContentService;
   readonly logger: Logger;
+  /** This process's metrics. */
+  readonly registry: Registry;
   /** Graceful stop: no new connections, in-flight requests finish (up to deadlineMs), then close(). */
   drain(deadlineMs: number): Promise<void>;
   close(): Promise<void>;
@@ -43,7 +47,7 @@ export interface AppOptions {
   bus?: InvalidationBus;
   /** TLS files decided by the primary (shared ticket key); null = plain HTTP; default: decided here from the config. */
   tls?: TlsFiles | null;
-  /** What /metrics reads, given this app's registry (a cluster worker: every worker's, through the primary). */
+  /** What /metrics reads (a cluster worker: every worker's, through the primary); default this app's registry. */
   scrape?: MetricsOptions['scrape'];
 }
 
@@ -66,6 +70,21 @@ export function memoryLimits(config: Pick<Config, 'maxHeap' | 'maxRss' | 'worker
     maxHeapBytes: config.maxHeap || Math.floor(0.9 * getHeapStatistics().heap_size_limit),
     maxRssBytes: config.maxRss || Math.floor((0.9 * available) / Math.max(1, config.workers)),
   };
+}
+
+/** How many of the store's records the warm-up reads: the newest, the likeliest to be asked for next. */
+const WARMUP_RECORDS = 256;
+
+/** The URL path that reads one record. */
+function readPath(collection: string, key: string): string {
+  return collection === DEFAULT_COLLECTION ? `/data?user_id=${encodeURIComponent(key)}` : `/v1/content/${encodeURIComponent(collection)}/${encodeURIComponent(key)}`;
+}
+
+/** The header the warm-up's reads carry when reads need credentials, so that they take the read path, not the 401. */
+function readCredentialsHeader(config: Pick<Config, 'readToken' | 'readBasicAuth'>): Record<string, string> {
+  if (config.readToken !== '') return { Authorization: `Bearer ${config.readToken}` };
+  if (config.readBasicAuth !== '') return { Authorization: `Basic ${Buffer.from(config.readBasicAuth).toString('base64')}` };
+  return {};
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -136,7 +155,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
     const readiness: Readiness = { store: { check: () => store.ping(), required: true } };
     if (l2) readiness.redis = { check: () => l2.ping(), required: false };
-    const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, maxUtilization: config.maxUtilization / 100, ...memoryLimits(config) }).start();
+    const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, maxUtilization: config.maxUtilization / 100, ...memoryLimits(config) });
     closers.push(async () => pressure.stop());
     const admission = new Admission({
       maxInFlight: config.maxInFlight,
@@ -157,6 +176,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       admission,
       pressure,
     });
+    if (config.warmup > 0) {
+      const t0 = performance.now();
+      const records = await store.recentKeys(WARMUP_RECORDS);
+      const answered = await warmUp(handler, { requests: config.warmup, paths: records.map((c) => readPath(c.collection, c.key)), headers: readCredentialsHeader(config) });
+      metrics.reset();
+      logger.debug({ requests: answered, ms: Math.round(performance.now() - t0) }, 'warmed up');
+    }
+    // Sampling starts after the warm-up: its busy loop is not load, and would start the server shedding.
+    pressure.start();
     const tlsFiles = opts.tls === undefined ? prepareTls(config, (msg) => logger.info(msg)) : (opts.tls ?? undefined);
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);
@@ -185,7 +213,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await connections.drain(deadlineMs);
       await close();
     };
-    return { url, port, server, service, logger, drain, close, [Symbol.asyncDispose]: close };
+    return { url, port, server, service, logger, registry: metrics.registry, drain, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     await closeAll();
     throw err;

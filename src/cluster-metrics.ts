@@ -47,12 +47,13 @@ export function metricsForWorkers(): (worker: Worker, m: unknown) => boolean {
 }
 
 /**
- * The worker's side: offers `registry` to the primary's aggregation and returns the scrape /metrics uses,
- * which asks the primary for the whole instance's metrics.
+ * The worker's side: answers the primary's requests for this worker's metrics (with none until offerMetrics,
+ * so that a worker still starting, its warm-up included, is not counted) and returns the scrape /metrics
+ * uses, which asks the primary for the whole instance's metrics.
  */
-export function scrapeThroughPrimary(registry: client.Registry): () => Promise<string> {
-  client.AggregatorRegistry.setRegistries([registry]);
-  new client.AggregatorRegistry(); // answers the primary's requests for this worker's registry
+export function scrapeThroughPrimary(): () => Promise<string> {
+  client.AggregatorRegistry.setRegistries([]);
+  new client.AggregatorRegistry(); // installs the answer to the primary's requests
   const waiting = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   let next = 0;
   const unavailable = (why: string): HttpError => new HttpError('FG_ERR_METRICS_UNAVAILABLE', `The metrics of every worker could not be gathered (${why}); retry.`, { 'Retry-After': RETRY_AFTER_S });
@@ -83,4 +84,9 @@ export function scrapeThroughPrimary(registry: client.Registry): () => Promise<s
         reject(unavailable(err.message));
       });
     });
+}
+
+/** From now on this worker's metrics are part of every scrape (call once it listens). */
+export function offerMetrics(registry: client.Registry): void {
+  client.AggregatorRegistry.setRegistries([registry]);
 }

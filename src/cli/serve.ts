@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import { rmSync } from 'node:fs';
 import { createLogger, prepareStore, startApp, type App } from '../app.ts';
 import { Supervisor, serveAsWorker } from '../cluster.ts';
-import { scrapeThroughPrimary } from '../cluster-metrics.ts';
+import { offerMetrics, scrapeThroughPrimary } from '../cluster-metrics.ts';
 import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
 import { openIpcBus } from '../tiers/ipc-bus.ts';
 import { freePort } from '../local.ts';
@@ -115,7 +115,7 @@ async function worker(config: Config): Promise<number> {
   const tls = tlsEnv === undefined ? null : (JSON.parse(tlsEnv) as TlsFiles);
   let app: App;
   try {
-    app = await startApp({ ...config, port }, { logger, prepared: true, tls, bus: config.redisUrl === '' ? openIpcBus() : undefined, scrape: scrapeThroughPrimary });
+    app = await startApp({ ...config, port }, { logger, prepared: true, tls, bus: config.redisUrl === '' ? openIpcBus() : undefined, scrape: scrapeThroughPrimary() });
   } catch (err) {
     const problem = startupProblem(err, config);
     if (problem === undefined) throw err;
@@ -125,6 +125,7 @@ async function worker(config: Config): Promise<number> {
     cluster.worker?.disconnect();
     return 1;
   }
+  offerMetrics(app.registry); // listening, warmed up: counted from here on
   return serveAsWorker(app, config.shutdownTimeout);
 }
 

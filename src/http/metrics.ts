@@ -19,12 +19,14 @@ export interface Metrics extends ContentObserver {
   requestsTotal(): number;
   /** The text /metrics answers with: this registry's, or the whole instance's in a cluster worker. */
   scrape(): Promise<string>;
+  /** Forgets everything counted so far (after the warm-up, which is not traffic). */
+  reset(): void;
 }
 
 export interface MetricsOptions {
   logError: (what: string, err: unknown) => void;
-  /** Given the registry, the scrape to use instead of reading it alone (a cluster worker asks the primary). */
-  scrape?: (registry: client.Registry) => () => Promise<string>;
+  /** The scrape to use instead of reading this registry alone (a cluster worker asks the primary). */
+  scrape?: () => Promise<string>;
 }
 
 export function createMetrics(opts: MetricsOptions): Metrics {
@@ -94,7 +96,11 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const metrics: Metrics = {
     registry,
     inFlight: 0,
-    scrape: opts.scrape?.(registry) ?? (() => registry.metrics()),
+    scrape: opts.scrape ?? (() => registry.metrics()),
+    reset() {
+      for (const counts of Object.values(lookupCounts)) for (const outcome of counts.keys()) counts.set(outcome, 0);
+      registry.resetMetrics(); // the request counts and histogram too (their reset), and every prom-client metric
+    },
     request(route, status, seconds) {
       const c = perRoute.get(route);
       if (c === undefined) return;

@@ -9,6 +9,7 @@ export interface PgStatements {
   readonly count: string;
   readonly countIn: string;
   readonly hasAny: string;
+  readonly recentKeys: string;
   readonly changes: string;
   readonly maxVersion: string;
   readonly ping: string;
@@ -33,6 +34,7 @@ export function pgStatements(s: string): PgStatements {
     count: `SELECT count(*) AS n FROM ${s}.content`,
     countIn: `SELECT count(*) AS n FROM ${s}.content WHERE collection = $1`,
     hasAny: `SELECT EXISTS (SELECT 1 FROM ${s}.content WHERE collection = $1) AS any`,
+    recentKeys: `SELECT collection, key FROM ${s}.content ORDER BY version DESC LIMIT $1`,
     changes: `SELECT collection, key, version, false AS deleted FROM ${s}.content WHERE version > $1
               UNION ALL SELECT collection, key, version, true FROM ${s}.tombstones WHERE version > $1
               ORDER BY version LIMIT $2`,

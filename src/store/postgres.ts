@@ -148,8 +148,13 @@ class PostgresStore implements Store {
   }
 
   async hasAny(collection: string): Promise<boolean> {
-    const [row] = await this.#run<Row[]>('count', this.#q.hasAny, [collection]);
+    const [row] = await this.#run<Row[]>('hasAny', this.#q.hasAny, [collection]);
     return row?.any === true;
+  }
+
+  async recentKeys(limit: number): Promise<{ collection: string; key: string }[]> {
+    const rows = await this.#run<Row[]>('recentKeys', this.#q.recentKeys, [limit]);
+    return rows.map((r) => ({ collection: r.collection as string, key: r.key as string }));
   }
 
   async ping(): Promise<void> {

@@ -37,6 +37,7 @@ const SQL = {
   count: 'SELECT count(*) AS n FROM content',
   countIn: 'SELECT count(*) AS n FROM content WHERE collection = ?',
   hasAny: 'SELECT EXISTS (SELECT 1 FROM content WHERE collection = ?) AS any',
+  recentKeys: 'SELECT collection, key FROM content ORDER BY version DESC LIMIT ?',
   changes: `SELECT collection, key, version, 0 AS deleted FROM content WHERE version > ?
             UNION ALL SELECT collection, key, version, 1 AS deleted FROM tombstones WHERE version > ?
             ORDER BY version LIMIT ?`,
@@ -114,6 +115,10 @@ class SqliteStore implements Store {
   async hasAny(collection: string): Promise<boolean> {
     const row = this.#run(() => this.#s.hasAny.get(collection));
     return Number((row as { any: number }).any) === 1;
+  }
+
+  async recentKeys(limit: number): Promise<{ collection: string; key: string }[]> {
+    return this.#run(() => this.#s.recentKeys.all(limit)) as unknown as { collection: string; key: string }[];
   }
 
   async ping(): Promise<void> {

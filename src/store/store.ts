@@ -20,6 +20,8 @@ export interface Store {
   count(collection?: string): Promise<number>;
   /** Whether the collection holds any record: one index probe, whatever its size (seeding asks it at start). */
   hasAny(collection: string): Promise<boolean>;
+  /** The keys of the `limit` most recently written records, newest first (a backward scan of the version index). */
+  recentKeys(limit: number): Promise<{ collection: string; key: string }[]>;
   /** Resolves when the store answers a trivial query; rejects otherwise (drives /readyz). */
   ping(): Promise<void>;
   /**

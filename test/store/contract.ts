@@ -138,6 +138,17 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal(await store.hasAny(a), false, 'a tombstone is not a record');
     });
 
+    void it('recentKeys lists the keys of the records written last, newest first, without deleted ones', async () => {
+      const c = fresh();
+      await store.putMany([w(c, 'old', 'x'), w(c, 'mid', 'x'), w(c, 'gone', 'x')]);
+      await store.put(w(c, 'new', 'x'));
+      await store.delete(c, 'gone');
+      await store.put(w(c, 'old', 'rewritten')); // a rewrite makes it the newest
+      const keys = (await store.recentKeys(3)).map((r) => `${r.collection}/${r.key}`);
+      assert.deepEqual(keys, [`${c}/old`, `${c}/new`, `${c}/mid`]);
+      assert.equal((await store.recentKeys(1000)).filter((r) => r.collection === c).length, 3);
+    });
+
     void it('changesSince reports puts and deletes oldest first, honours the limit, and maxVersion is the newest', async () => {
       const c = fresh();
       const since = await store.maxVersion();
