@@ -179,9 +179,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (config.warmup > 0) {
       const t0 = performance.now();
       const records = await store.recentKeys(WARMUP_RECORDS);
-      const answered = await warmUp(handler, { requests: config.warmup, paths: records.map((c) => readPath(c.collection, c.key)), headers: readCredentialsHeader(config) });
+      const answered = await warmUp((h) => createServerFor(config, undefined, h), handler, { requests: config.warmup, paths: records.map((c) => readPath(c.collection, c.key)), headers: readCredentialsHeader(config) });
       metrics.reset();
-      logger.debug({ requests: answered, ms: Math.round(performance.now() - t0) }, 'warmed up');
+      const ms = Math.round(performance.now() - t0);
+      if (answered < config.warmup) logger.warn({ requests: config.warmup, answered, ms }, 'the warm-up was cut short; starting anyway');
+      else logger.debug({ requests: answered, ms }, 'warmed up');
     }
     // Sampling starts after the warm-up: its busy loop is not load, and would start the server shedding.
     pressure.start();

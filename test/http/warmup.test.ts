@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { startApp, type App } from '../../src/app.ts';
@@ -59,6 +60,7 @@ describe('warm-up before listening', () => {
   it('warmUp answers exactly the requests asked for, cycling over the paths given, over several connections', async () => {
     const seen: string[] = [];
     const answered = await warmUp(
+      (h) => createServer(h),
       (req, res) => {
         seen.push(req.url ?? '');
         res.end('ok');
