@@ -1,6 +1,7 @@
 // Configuration: flags > env > defaults, validated loudly, frozen, secrets masked.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { backlogNote } from '../src/app.ts';
 import { ConfigError, describeConfig, loadConfig } from '../src/config.ts';
 
 describe('config', () => {
@@ -46,5 +47,17 @@ describe('config', () => {
     assert.ok(!printed.includes('hunter2'));
     assert.ok(!printed.includes('"tok"'));
     assert.match(printed, /postgres:\/\/app:\*\*\*@db\/app/);
+  });
+});
+
+describe('the listen backlog note', () => {
+  it('speaks only when the kernel caps --backlog below what was asked, and says how to raise it', () => {
+    const note = backlogNote(65_535, '4096\n');
+    assert.match(note ?? '', /caps the listen backlog at 4096 \(net\.core\.somaxconn\), below --backlog 65535/);
+    assert.match(note ?? '', /sysctl -w net\.core\.somaxconn=65535/);
+    assert.equal(backlogNote(1000, '4096\n'), undefined, 'the cap is above what was asked');
+    assert.equal(backlogNote(4096, '4096'), undefined);
+    assert.equal(backlogNote(65_535, undefined), undefined, 'no such file (not Linux)');
+    assert.equal(backlogNote(65_535, 'garbage'), undefined);
   });
 });

@@ -2,8 +2,8 @@
 import { describeConfig, optionsHelp, type Config } from '../config.ts';
 import { CollectionsError } from '../content/collections.ts';
 import cluster from 'node:cluster';
-import { rmSync } from 'node:fs';
-import { createLogger, prepareStore, startApp, type App } from '../app.ts';
+import { readFileSync, rmSync } from 'node:fs';
+import { backlogNote, createLogger, prepareStore, startApp, type App } from '../app.ts';
 import { Supervisor, serveAsWorker } from '../cluster.ts';
 import { offerMetrics, scrapeThroughPrimary } from '../cluster-metrics.ts';
 import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
@@ -101,6 +101,8 @@ async function primary(config: Config): Promise<number> {
     return 1;
   }
   logger.info({ url, workers: config.workers }, 'listening');
+  const note = backlogNote(config.backlog, readIfExists('/proc/sys/net/core/somaxconn'));
+  if (note !== undefined) logger.info({ backlog: config.backlog }, note);
   process.stdout.write(`floodgate is serving on ${url} (${config.workers} worker${config.workers === 1 ? '' : 's'})\n  try: curl ${url.startsWith('https') ? '-k ' : ''}'${url}/data?user_id=42'\n`);
   await stopped;
   if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
@@ -129,3 +131,10 @@ async function worker(config: Config): Promise<number> {
   return serveAsWorker(app, config.shutdownTimeout);
 }
 
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
