@@ -13,7 +13,7 @@ import { BULK_BATCH } from './content/ndjson.ts';
 import { DEFAULT_COLLECTION } from './content/record.ts';
 import { ContentService } from './content/service.ts';
 import { Admission } from './http/admission.ts';
-import { credentials } from './http/auth.ts';
+import { authorization, credentials } from './http/auth.ts';
 import { trackConnections } from './http/drain.ts';
 import { createMetrics, type MetricsOptions } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
@@ -78,13 +78,6 @@ const WARMUP_RECORDS = 256;
 /** The URL path that reads one record. */
 function readPath(collection: string, key: string): string {
   return collection === DEFAULT_COLLECTION ? `/data?user_id=${encodeURIComponent(key)}` : `/v1/content/${encodeURIComponent(collection)}/${encodeURIComponent(key)}`;
-}
-
-/** The header the warm-up's reads carry when reads need credentials, so that they take the read path, not the 401. */
-function readCredentialsHeader(config: Pick<Config, 'readToken' | 'readBasicAuth'>): Record<string, string> {
-  if (config.readToken !== '') return { Authorization: `Bearer ${config.readToken}` };
-  if (config.readBasicAuth !== '') return { Authorization: `Basic ${Buffer.from(config.readBasicAuth).toString('base64')}` };
-  return {};
 }
 
 /**
@@ -176,11 +169,12 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       onError: (err) => logger.error({ err }, 'error while answering a read past its deadline'),
     });
     closers.push(async () => admission.close());
+    const readCredentials = { bearer: config.readToken, basic: config.readBasicAuth };
     const handler = createHandler({
       service,
       metrics,
       logger,
-      readAuth: credentials({ bearer: config.readToken, basic: config.readBasicAuth }),
+      readAuth: credentials(readCredentials),
       writeAuth: credentials({ bearer: config.adminToken }),
       limits: { bodyLimit: config.bodyLimit, bulkLimit: config.bulkLimit },
       logRequests: config.logRequests,
@@ -191,7 +185,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (config.warmup > 0) {
       const t0 = performance.now();
       const records = await store.recentKeys(WARMUP_RECORDS);
-      const answered = await warmUp((h) => createServerFor(config, undefined, h), handler, { requests: config.warmup, paths: records.map((c) => readPath(c.collection, c.key)), headers: readCredentialsHeader(config) });
+      const answered = await warmUp((h) => createServerFor(config, undefined, h), handler, { requests: config.warmup, paths: records.map((c) => readPath(c.collection, c.key)), authorization: authorization(readCredentials) });
       metrics.reset();
       const ms = Math.round(performance.now() - t0);
       if (answered < config.warmup) logger.warn({ requests: config.warmup, answered, ms }, 'the warm-up was cut short; starting anyway');

@@ -12,10 +12,27 @@ export interface Credentials {
   readonly challenge: string;
 }
 
-export function credentials(opts: { bearer?: string; basic?: string }): Credentials | undefined {
+export interface CredentialOptions {
+  /** A bearer token. */
+  bearer?: string;
+  /** "user:password" for HTTP basic auth. */
+  basic?: string;
+}
+
+const bearerHeader = (token: string): string => `Bearer ${token}`;
+const basicHeader = (userPassword: string): string => `Basic ${Buffer.from(userPassword).toString('base64')}`;
+
+/** The Authorization header a caller holding these credentials sends (the bearer token first); undefined if none. */
+export function authorization(opts: CredentialOptions): string | undefined {
+  if (opts.bearer) return bearerHeader(opts.bearer);
+  if (opts.basic) return basicHeader(opts.basic);
+  return undefined;
+}
+
+export function credentials(opts: CredentialOptions): Credentials | undefined {
   const accepted: Buffer[] = [];
-  if (opts.bearer) accepted.push(digest(`Bearer ${opts.bearer}`));
-  if (opts.basic) accepted.push(digest(`Basic ${Buffer.from(opts.basic).toString('base64')}`));
+  if (opts.bearer) accepted.push(digest(bearerHeader(opts.bearer)));
+  if (opts.basic) accepted.push(digest(basicHeader(opts.basic)));
   if (accepted.length === 0) return undefined;
   return {
     challenge: opts.basic ? 'Basic realm="floodgate", charset="UTF-8"' : 'Bearer realm="floodgate"',

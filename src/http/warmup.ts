@@ -22,8 +22,8 @@ export interface WarmupOptions {
   readonly connections?: number;
   /** Distinct reserved 404 keys, each one store read, then memory hits. */
   readonly missingKeys?: number;
-  /** Headers every warm-up request carries (the read credentials, when reads need them). */
-  readonly headers?: Readonly<Record<string, string>>;
+  /** The Authorization header every warm-up request carries (the read credentials, when reads need them). */
+  readonly authorization?: string;
   /** Gives up after this long; the server then starts anyway. */
   readonly timeoutMs?: number;
 }
@@ -40,7 +40,7 @@ export async function warmUp(makeServer: (handler: RequestListener) => Server, h
   const connections = Math.max(1, Math.min(opts.connections ?? 8, total));
   const missing = Math.max(1, opts.missingKeys ?? 16);
   const paths = [...(opts.paths ?? []), ...Array.from({ length: missing }, (_, i) => `/data?user_id=${WARMUP_KEY_PREFIX}${i}`)];
-  const extra = Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const extra = opts.authorization === undefined ? '' : `Authorization: ${opts.authorization}\r\n`;
   const server = makeServer(handler);
   // exclusive: a cluster worker listens on this port itself, not through the primary's shared handle.
   await new Promise<void>((resolve, reject) => {
