@@ -27,14 +27,15 @@ function isMessage<T extends { t: string }>(m: unknown, t: T['t']): m is T {
   return typeof m === 'object' && m !== null && (m as { t?: unknown }).t === t && typeof (m as { id?: unknown }).id === 'number';
 }
 
-/**
- * The primary's side: returns a message handler for one worker's channel that answers its metrics requests
- * with the metrics of every connected worker, aggregated; false for other messages.
- */
-export function metricsForWorkers(): (worker: Worker, m: unknown) => boolean {
+/** Whether a worker's message asks for the instance's metrics. */
+export function isMetricsRequest(m: unknown): m is MetricsRequest {
+  return isMessage<MetricsRequest>(m, REQUEST);
+}
+
+/** The primary's side: answers a worker's metrics request with the metrics of every connected worker, aggregated. */
+export function metricsForWorkers(): (worker: Worker, m: MetricsRequest) => void {
   const aggregator = new client.AggregatorRegistry();
   return (worker, m) => {
-    if (!isMessage<MetricsRequest>(m, REQUEST)) return false;
     const reply = (answer: Omit<MetricsAnswer, 't' | 'id'>): void => {
       if (worker.isConnected()) worker.send({ t: ANSWER, id: m.id, ...answer } satisfies MetricsAnswer, undefined, () => undefined);
     };
@@ -42,7 +43,6 @@ export function metricsForWorkers(): (worker: Worker, m: unknown) => boolean {
       (text) => reply({ text }),
       (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }),
     );
-    return true;
   };
 }
 

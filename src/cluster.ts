@@ -9,7 +9,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { App } from './app.ts';
-import { metricsForWorkers } from './cluster-metrics.ts';
+import { isMetricsRequest, metricsForWorkers } from './cluster-metrics.ts';
 import { isIpcInvalidation } from './tiers/ipc-bus.ts';
 
 const READY = 'floodgate:ready';
@@ -115,8 +115,8 @@ export class Supervisor {
     worker.on('message', (m: unknown) => {
       if (isIpcInvalidation(m)) {
         for (const w of this.#workers.keys()) if (w !== worker && w.isConnected()) w.send(m, undefined, () => undefined);
-      } else if (this.#metrics(worker, m)) {
-        // answered by the aggregation
+      } else if (isMetricsRequest(m)) {
+        this.#metrics(worker, m);
       } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === READY) {
         log.debug({ worker: worker.process.pid }, 'worker ready');
         onReady(String((m as { url?: unknown }).url));
