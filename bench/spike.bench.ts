@@ -197,16 +197,15 @@ if (SECTIONS.includes('spike')) {
   // server can answer with content (with shedding on, wrk would count fast 503s as capacity). Measured again
   // right before each spike run: this machine's speed drifts by up to 2× within minutes (cold capacity read
   // between 3,451 and 14,648 req/s in one session), and a rate derived from an earlier reading tests the drift.
-  let s: Srv;
   const given = Number(process.env.SPIKE_CAPACITY ?? 0);
   const measureCapacity = async (): Promise<number> => {
     if (given > 0) {
       say(`capacity (given): ${given} req/s`);
       return given;
     }
-    s = await cold(['--max-utilization', '100', '--max-event-loop-delay', '0']);
-    const cap = await wrk(s.url, 256, 10, KEYS);
-    await stop(s.child);
+    const srv = await cold(['--max-utilization', '100', '--max-event-loop-delay', '0']);
+    const cap = await wrk(srv.url, 256, 10, KEYS);
+    await stop(srv.child);
     say(`capacity (cold cache over ${KEYS} keys, wrk -c256, 10 s): ${Math.round(cap.rps)} req/s, p99 ${cap.p99.toFixed(1)} ms`);
     return Math.round(cap.rps);
   };
@@ -214,7 +213,7 @@ if (SECTIONS.includes('spike')) {
 
   const rows: Record<string, string | number>[] = [];
   const spike = async (name: string, stages: string[], warmFrom: number, after?: number) => {
-    s = await cold();
+    const s = await cold();
     const peak = watchRss(s.child.pid);
     const doc = await flood(`${s.url}/data?user_id={{int 1 ${KEYS}}}`, [...stages, '-c', '10000', '--timeout', '2s', '--ok', '200-599']);
     const peakRss = peak();
