@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { EVENT_LOOP_SHEDDING_OFF } from '../src/config.ts';
 import { decodeHistogram } from '../src/flood/histogram.ts';
 import { connect } from 'node:net';
 import { freePort, hasWrk, pin, stop, table, waitForHttp } from './load.ts';
@@ -203,7 +204,7 @@ if (SECTIONS.includes('spike')) {
       say(`capacity (given): ${given} req/s`);
       return given;
     }
-    const srv = await cold(['--max-utilization', '100', '--max-event-loop-delay', '0']);
+    const srv = await cold([...EVENT_LOOP_SHEDDING_OFF]);
     const cap = await wrk(srv.url, 256, 10, KEYS);
     await stop(srv.child);
     say(`capacity (cold cache over ${KEYS} keys, wrk -c256, 10 s): ${Math.round(cap.rps)} req/s, p99 ${cap.p99.toFixed(1)} ms`);

@@ -68,6 +68,12 @@ export const OPTIONS = {
   logRequests: { flag: 'log-requests', env: 'FLOODGATE_LOG_REQUESTS', kind: 'bool', default: false, doc: 'Log every request (off the hot path by default).' },
 } as const satisfies Record<string, Spec>;
 
+/**
+ * The flags that turn both event-loop shedding rules off (utilisation and lateness): for measuring what the
+ * server answers with content at saturation, and for tests of other mechanisms that a saturated loop would mask.
+ */
+export const EVENT_LOOP_SHEDDING_OFF: readonly string[] = ['--max-utilization', '100', '--max-event-loop-delay', '0'];
+
 /** Options that were renamed: using the old name is an error that names the new one. */
 const RENAMED: Record<string, string> = {
   'cache-size': 'cache-bytes',

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { startApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config.ts';
+import { EVENT_LOOP_SHEDDING_OFF, loadConfig } from '../../src/config.ts';
 import { demoBody } from '../../src/content/demo.ts';
 import { SAMPLE_MS } from '../../src/http/pressure.ts';
 import { metric } from '../support/serve.ts';
@@ -19,7 +19,7 @@ describe('overload: memory above its watermark', () => {
     // A heap watermark of 1 byte: the process is always over it once the first sample is taken. Event-loop
     // shedding off, so that a busy test process cannot answer with that reason first.
     // No warm-up either: it would read (and cache) the seeded users this test needs cold.
-    const quiet = ['--max-utilization', '100', '--max-event-loop-delay', '0', '--warmup', '0'];
+    const quiet = [...EVENT_LOOP_SHEDDING_OFF, '--warmup', '0'];
     const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--seed', '100', '--max-heap', '1', '--log-level', 'silent', ...quiet], {});
     app = await startApp(config, { logger: pino({ level: 'silent' }) });
     // Cached through the service, not over HTTP: a request could already be refused if the first sample came

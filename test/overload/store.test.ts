@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { EVENT_LOOP_SHEDDING_OFF } from '../../src/config.ts';
 import { demoBody } from '../../src/content/demo.ts';
 import { PG_URL, adminSql, dropSchema, uniqueName } from '../store/pg-helpers.ts';
 import { get, startServe, type Reply, type Server } from '../lifecycle/helpers.ts';
@@ -25,8 +26,7 @@ describe('overload: the store is protected (PostgreSQL)', () => {
     writeFileSync(collections, JSON.stringify({ collections: { promo: { fallback: 'the fallback promo' } } }));
     // Event-loop shedding off: 2,000 concurrent misses would leave it shedding into the next test, whose answers
     // must come from the store's deadlines (event-loop shedding has its own tests in event-loop.test.ts).
-    const quiet = ['--max-utilization', '100', '--max-event-loop-delay', '0'];
-    const common = ['--workers', '1', '--db-schema', schema, '--db-pool', '5', '--collections', collections, ...quiet];
+    const common = ['--workers', '1', '--db-schema', schema, '--db-pool', '5', '--collections', collections, ...EVENT_LOOP_SHEDDING_OFF];
     pooled = await startServe([...common, '--seed', String(USERS), '--deadline', '1s', '--store-timeout', '800ms'], { DATABASE_URL: `${PG_URL}?application_name=${appName}` });
     servers.push(pooled);
     patient = await startServe([...common, '--deadline', '400ms', '--store-timeout', '3s'], { DATABASE_URL: `${PG_URL}?application_name=${appName}_2` });
