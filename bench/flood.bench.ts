@@ -14,8 +14,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ResponseParser } from '../src/flood/parser.ts';
-import { freePort } from '../src/local.ts';
+import { ResponseParser } from '../src/common/response-parser.ts';
+import { freePort } from '../src/common/processes.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NODE = process.execPath;

@@ -3,8 +3,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { stopChild } from '../src/local.ts';
-export { freePort } from '../src/local.ts';
+import { stopChild } from '../src/common/processes.ts';
+export { freePort } from '../src/common/processes.ts';
 import { join } from 'node:path';
 
 export interface LoadResult {

@@ -22,7 +22,7 @@ import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.
 import { warmUp } from './http/warmup.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
-import type { InvalidationBus, Tier } from './tiers/tier.ts';
+import type { InvalidationBus, Tier } from './tiers/redis-tier.ts';
 
 export interface App extends AsyncDisposable {
   readonly url: string;
@@ -133,7 +133,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (opts.bus) closers.push(() => opts.bus?.close() ?? Promise.resolve());
     if (config.redisUrl !== '') {
       const redis = await import('./tiers/redis.ts');
-      const bus_ = await import('./tiers/redis-bus.ts');
+      const bus_ = await import('./bus/redis-bus.ts');
       l2 = redis.openRedisTier({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
       closers.push(() => l2?.close() ?? Promise.resolve());
       bus = bus_.openRedisBus({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });

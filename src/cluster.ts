@@ -10,7 +10,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { App } from './app.ts';
 import { isMetricsRequest, metricsForWorkers } from './cluster-metrics.ts';
-import { isIpcInvalidation } from './tiers/ipc-bus.ts';
+import { isIpcInvalidation } from './bus/ipc-bus.ts';
 
 const READY = 'floodgate:ready';
 const SHUTDOWN = 'floodgate:shutdown';

@@ -7,8 +7,8 @@ import { backlogNote, createLogger, prepareStore, startApp, type App } from '../
 import { Supervisor, serveAsWorker } from '../cluster.ts';
 import { offerMetrics, scrapeThroughPrimary } from '../cluster-metrics.ts';
 import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
-import { openIpcBus } from '../tiers/ipc-bus.ts';
-import { freePort } from '../local.ts';
+import { openIpcBus } from '../bus/ipc-bus.ts';
+import { freePort } from '../common/processes.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 

@@ -4,7 +4,7 @@
 import type { CollectionDef } from './collections.ts';
 import type { Change, ContentRecord, ContentWrite } from './record.ts';
 import type { Store } from '../store/store.ts';
-import type { InvalidationBus, Tier } from '../tiers/tier.ts';
+import type { InvalidationBus, Tier } from '../tiers/redis-tier.ts';
 import { MemoryTier, etagOf, type Entry, type Lookup } from '../tiers/memory.ts';
 
 /** Counts what the service does; implemented by the metrics module, so content/ needs no metrics library. */

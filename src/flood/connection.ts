@@ -5,7 +5,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { MALFORMED, NEED_MORE, ResponseParser } from './parser.ts';
+import { MALFORMED, NEED_MORE, ResponseParser } from '../common/response-parser.ts';
 import { classifySocketError, type ErrorKind } from './outcome.ts';
 import type { RequestFactory } from './request.ts';
 

@@ -11,7 +11,7 @@
 // alternating 5 s wrk runs, spent 36.9 vs 39.5, 32.9 vs 31.5 and 39.0 vs 49.7 µs of CPU per cached read.
 import type { RequestListener, Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { MALFORMED, NEED_MORE, ResponseParser } from '../flood/parser.ts';
+import { MALFORMED, NEED_MORE, ResponseParser } from '../common/response-parser.ts';
 
 export interface WarmupOptions {
   /** Requests in all (0 = no warm-up). */

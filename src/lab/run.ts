@@ -5,7 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { resultsFromText } from '../flood/json.ts';
-import { freePort, stopChild } from '../local.ts';
+import { freePort, stopChild } from '../common/processes.ts';
 import type { FloodResult } from '../flood/result.ts';
 import { summarize } from '../flood/result.ts';
 import { verdict } from '../flood/verdict.ts';

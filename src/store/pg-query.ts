@@ -5,8 +5,8 @@ import { StoreTimeoutError, StoreUnavailableError } from './errors.ts';
 import { cancellable } from './pg-deadline.ts';
 import type { Deadline } from './pg-deadline.ts';
 import { pgErrorCode } from './pg-errors.ts';
-import { checkReadOnlyText, queryError } from './query-text.ts';
-import type { QueryReader } from './query-text.ts';
+import { checkReadOnlyText, queryError } from './collection-query.ts';
+import type { QueryReader } from './collection-query.ts';
 
 const BYTEA = 17;
 /** The key cannot be a value of the parameter's type ('abc' for an integer id): no such row, not an error. */

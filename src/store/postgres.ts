@@ -11,7 +11,7 @@ import { preparePgQuery } from './pg-query.ts';
 import { pgStatements } from './pg-statements.ts';
 import type { PgStatements } from './pg-statements.ts';
 import { startWatch } from './pg-watch.ts';
-import type { QueryReader } from './query-text.ts';
+import type { QueryReader } from './collection-query.ts';
 import type { Store } from './store.ts';
 
 export interface PostgresStoreOptions {

@@ -1,8 +1,8 @@
 // Collection queries on SQLite: prepared and checked once (one statement, one column, one parameter), then run
 // with the key. File databases run them on a separate read-only connection, so they cannot write.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { checkReadOnlyText, queryError, toBytes } from './query-text.ts';
-import type { QueryReader } from './query-text.ts';
+import { checkReadOnlyText, queryError, toBytes } from './collection-query.ts';
+import type { QueryReader } from './collection-query.ts';
 
 export function prepareSqliteQuery(db: DatabaseSync, sql: string, run: <T>(fn: () => T) => T): QueryReader {
   checkReadOnlyText(sql);

@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
 import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
 import { StoreUnavailableError } from './errors.ts';
-import type { QueryReader } from './query-text.ts';
+import type { QueryReader } from './collection-query.ts';
 import { prepareSqliteQuery } from './sqlite-query.ts';
 import { mapSqliteError, openSqliteDatabase } from './sqlite-schema.ts';
 import type { Store } from './store.ts';

@@ -2,7 +2,7 @@
 // Every call either answers within the command deadline or rejects with TierUnavailableError; nothing queues
 // while Redis is away, and the client reconnects by itself.
 import type { Change, ContentRecord } from '../content/record.ts';
-import { TierUnavailableError, type Tier } from './tier.ts';
+import { TierUnavailableError, type Tier } from './redis-tier.ts';
 import {
   checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type RedisClient, type RedisOptions,
 } from './redis-connect.ts';

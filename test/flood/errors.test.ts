@@ -7,7 +7,7 @@ import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { classifySocketError } from '../../src/flood/outcome.ts';
 import { summarize } from '../../src/flood/result.ts';
-import { freePort } from '../../src/local.ts';
+import { freePort } from '../../src/common/processes.ts';
 import { flood, startRawServer, startServer, tempDir } from './helpers.ts';
 
 void test('refused: nothing listens on the port', async () => {

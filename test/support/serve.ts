@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/local.ts';
+import { freePort } from '../../src/common/processes.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/floodgate.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

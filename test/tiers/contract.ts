@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentRecord } from '../../src/content/record.ts';
-import type { Tier } from '../../src/tiers/tier.ts';
+import type { Tier } from '../../src/tiers/redis-tier.ts';
 
 /** Polls until `check` is true or `ms` passed; resolves with the time it took. */
 export async function eventually(what: string, check: () => boolean, ms = 5_000): Promise<number> {

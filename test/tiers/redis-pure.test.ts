@@ -2,7 +2,7 @@
 // bus's wire format.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeChange, encodeChange } from '../../src/tiers/redis-bus.ts';
+import { decodeChange, encodeChange } from '../../src/bus/redis-bus.ts';
 import { backoff, checkKeyPrefix, DEFAULTS, parseRedisUrl } from '../../src/tiers/redis-connect.ts';
 import { jitteredTtlMs, recordKey } from '../../src/tiers/redis-keys.ts';
 

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentRecord } from '../../src/content/record.ts';
 import { openRedisTier } from '../../src/tiers/redis.ts';
 import { recordKey } from '../../src/tiers/redis-keys.ts';
-import { TierUnavailableError, type Tier } from '../../src/tiers/tier.ts';
+import { TierUnavailableError, type Tier } from '../../src/tiers/redis-tier.ts';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.ts';
 import { freePort, startRedisServer, type RedisServer } from '../support/redis-server.ts';
 import { eventually, tierContract } from './contract.ts';

@@ -3,12 +3,12 @@
 // plain PUBLISH, which the cluster broadcasts to every node (docs/redis.md says why not sharded pub/sub).
 import { Cluster } from 'ioredis';
 import type { Change } from '../content/record.ts';
-import type { InvalidationBus } from './tier.ts';
+import type { InvalidationBus } from '../tiers/redis-tier.ts';
 import {
   checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type Endpoint, type ParsedRedisUrl,
   type RedisClient, type RedisOptions,
-} from './redis-connect.ts';
-import { channelName } from './redis-keys.ts';
+} from '../tiers/redis-connect.ts';
+import { channelName } from '../tiers/redis-keys.ts';
 import { ChannelSubscriber } from './redis-subscriber.ts';
 
 export interface RedisInvalidationBus extends InvalidationBus {

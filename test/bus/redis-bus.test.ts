@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Change } from '../../src/content/record.ts';
-import { openRedisBus, type RedisInvalidationBus } from '../../src/tiers/redis-bus.ts';
+import { openRedisBus, type RedisInvalidationBus } from '../../src/bus/redis-bus.ts';
 import { channelName } from '../../src/tiers/redis-keys.ts';
 import type { RedisOptions } from '../../src/tiers/redis.ts';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.ts';
 import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
-import { eventually } from './contract.ts';
-import { randomPrefix, rawClient, SYSTEM_REDIS_URL } from './redis-helpers.ts';
+import { eventually } from '../tiers/contract.ts';
+import { randomPrefix, rawClient, SYSTEM_REDIS_URL } from '../tiers/redis-helpers.ts';
 
 /** A bus that records what it receives. */
 class Listener {

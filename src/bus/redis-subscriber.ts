@@ -6,7 +6,7 @@
 // ourselves, so we know the moment the subscription is back and can report the gap (messages published while
 // it was down were lost; pub/sub does not replay).
 import { Redis } from 'ioredis';
-import { backoff, type Endpoint, type ParsedRedisUrl } from './redis-connect.ts';
+import { backoff, type Endpoint, type ParsedRedisUrl } from '../tiers/redis-connect.ts';
 
 /** Reconnect attempts to one node before a Cluster subscriber moves on to the next known node. */
 const ATTEMPTS_PER_NODE = 3;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MALFORMED, NEED_MORE, ResponseParser } from '../../src/flood/parser.ts';
+import { MALFORMED, NEED_MORE, ResponseParser } from '../../src/common/response-parser.ts';
 
 /** Feeds `text` split at every position (and byte by byte), checking each way gives the same answer. */
 function parseAllWays(text: string, head = false): { status: number; keepAlive: boolean; end: number } {
