@@ -5,7 +5,8 @@ import type { CollectionDef } from './collections.ts';
 import type { Change, ContentRecord, ContentWrite } from './record.ts';
 import type { Store } from '../store/store.ts';
 import type { InvalidationBus, Tier } from '../tiers/redis-tier.ts';
-import { MemoryTier, etagOf, type Entry, type Lookup } from '../tiers/memory.ts';
+import { MemoryTier } from '../tiers/memory.ts';
+import { uncached, type CachedContent, type ReadResult } from './read-result.ts';
 
 /** Counts what the service does; implemented by the metrics module, so content/ needs no metrics library. */
 export interface ContentObserver {
@@ -103,23 +104,19 @@ export class ContentService {
   }
 
   /** The synchronous fast path: a fresh memory entry or undefined. */
-  fresh(collection: string, key: string): Entry | undefined {
+  fresh(collection: string, key: string): CachedContent | undefined {
     return this.#memory?.peekFresh(collection, key);
   }
 
   /** Whatever any in-process tier holds, fresh or stale: the answer of last resort under overload. */
-  anyCached(collection: string, key: string): Entry | undefined {
+  anyCached(collection: string, key: string): CachedContent | undefined {
     return this.#memory?.peekAny(collection, key);
   }
 
   /** A full read: memory (single-flight), else Redis, else store. Rejects when nothing can answer. */
-  async get(collection: string, key: string): Promise<Lookup> {
+  async get(collection: string, key: string): Promise<ReadResult> {
     if (this.#memory) return this.#memory.lookup(collection, key);
-    const record = await this.#load(collection, key);
-    const entry: Entry = record
-      ? { record, version: record.version, etag: etagOf(record.body), freshUntil: 0, expiresAt: 0, size: 0, failed: false, touchedAt: 0 }
-      : { record: undefined, version: 0, etag: '', freshUntil: 0, expiresAt: 0, size: 0, failed: false, touchedAt: 0 };
-    return { entry, outcome: 'miss' };
+    return { entry: uncached(await this.#load(collection, key)), outcome: 'miss' };
   }
 
   async put(write: ContentWrite): Promise<ContentRecord> {

@@ -2,7 +2,7 @@
 // costs less to answer than to refuse). Each such read takes one of `maxInFlight` slots while it waits on Redis
 // or the store; when none is free it waits in a FIFO queue of at most `maxQueue`; and whatever happens it is
 // answered within its deadline. A read that cannot get its content in time is handed back to the caller's
-// `expire(reason)`, which answers stale content, the fallback body or a 503 (routes.ts decides which).
+// `expire(reason)`, which answers stale content, the fallback body or a 503 (degrade.ts decides which; read.ts submits).
 //
 // Every deadline is `arrival + budget` with one budget for the process, so arrival order is deadline order:
 // the oldest waiting read always expires first, and one sweep from the oldest is all the bookkeeping needed.

@@ -6,10 +6,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import client from 'prom-client';
 import type { ContentService } from '../content/service.ts';
-import type { Entry } from '../tiers/memory.ts';
-import { SHED_REASONS, type Admission, type ShedReason } from './admission.ts';
+import type { CachedContent } from '../content/read-result.ts';
+import { SHED_REASONS, type ShedReason } from './admission.ts';
 import { HttpError, RETRY_AFTER_S, errorBody, type ErrorCode } from './errors.ts';
-import type { PressureMonitor } from './pressure.ts';
+import { JSON_TYPE } from './respond.ts';
 
 type Answer = 'stale' | 'fallback' | 'refused';
 const ANSWERS: readonly Answer[] = ['stale', 'fallback', 'refused'];
@@ -32,14 +32,12 @@ export interface Degrade {
 export interface DegradeDeps {
   service: ContentService;
   registry: client.Registry;
-  admission: Admission;
-  pressure: PressureMonitor;
   /** Writes a cached entry (ETag, 304, HEAD): the same writer as a normal hit. */
-  answerEntry: (req: IncomingMessage, res: ServerResponse, collection: string, entry: Entry) => number;
+  answerEntry: (req: IncomingMessage, res: ServerResponse, collection: string, entry: CachedContent) => number;
 }
 
 export function createDegrade(deps: DegradeDeps): Degrade {
-  const { service, admission, pressure } = deps;
+  const { service } = deps;
   const counter = new client.Counter({
     name: 'floodgate_degraded_total',
     help: 'Reads answered without fresh content, by answer (stale, fallback, refused = 503) and reason (deadline, queue-full, event-loop, memory, store-error).',
@@ -49,28 +47,13 @@ export function createDegrade(deps: DegradeDeps): Degrade {
   const children = new Map<string, client.Counter.Internal>();
   for (const a of ANSWERS) for (const r of SHED_REASONS) children.set(a + r, counter.labels(a, r));
   const count = (a: Answer, r: ShedReason): void => children.get(a + r)?.inc();
-  new client.Gauge({ name: 'floodgate_admission_in_flight', help: 'Reads waiting on Redis or the store, holding a slot.', registers: [deps.registry], aggregator: 'sum', collect() { this.set(admission.inFlight); } });
-  new client.Gauge({ name: 'floodgate_admission_queued', help: 'Reads waiting for a slot.', registers: [deps.registry], aggregator: 'sum', collect() { this.set(admission.queued); } });
-  new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'Event-loop delay of the last sample (admission control); the worst worker.', registers: [deps.registry], aggregator: 'max', collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
-  new client.Gauge({ name: 'floodgate_miss_admit_share', help: 'Share of memory misses let through to Redis or the store; below 1 while the event loop is saturated; the lowest worker.', registers: [deps.registry], aggregator: 'min', collect() { this.set(pressure.admitShare); } });
-  new client.Gauge({
-    name: 'floodgate_under_pressure',
-    help: '1 while misses are answered degraded because of event-loop delay or memory, by reason; 1 if any worker is.',
-    labelNames: ['reason'],
-    registers: [deps.registry],
-    aggregator: 'max',
-    collect() {
-      this.set({ reason: 'event-loop' }, pressure.reason === 'event-loop' || pressure.admitShare < 1 ? 1 : 0);
-      this.set({ reason: 'memory' }, pressure.reason === 'memory' ? 1 : 0);
-    },
-  });
 
   const refusals = new Map<ShedReason, { body: Buffer; headers: string[] }>();
   for (const [reason, r] of Object.entries(REFUSALS) as [ShedReason, { code: ErrorCode; message: string }][]) {
     const body = Buffer.from(errorBody(r.code, r.message));
     refusals.set(reason, {
       body,
-      headers: ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'Retry-After', RETRY_AFTER_S, 'X-Degraded-Reason', reason],
+      headers: ['Content-Type', JSON_TYPE, 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'Retry-After', RETRY_AFTER_S, 'X-Degraded-Reason', reason],
     });
   }
 
@@ -94,7 +77,7 @@ export function createDegrade(deps: DegradeDeps): Degrade {
     if (refusal === undefined) {
       const e = error ?? new HttpError('FG_ERR_STORE_UNAVAILABLE', undefined, { 'Retry-After': RETRY_AFTER_S });
       const text = errorBody(e.code, e.message);
-      res.writeHead(e.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...e.headers, 'X-Degraded-Reason': reason });
+      res.writeHead(e.status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...e.headers, 'X-Degraded-Reason': reason });
       res.end(req.method === 'HEAD' ? undefined : text);
       return e.status;
     }

@@ -2,12 +2,13 @@
 // outcome; never the content key). The hot path only increments plain numbers: no label hashing or string
 // building per request; prom-client formats them when /metrics is scraped.
 import client from 'prom-client';
+import { OUTCOMES, type Outcome } from '../content/read-result.ts';
 import type { ContentObserver, StoreOp } from '../content/service.ts';
-import type { Outcome } from '../tiers/memory.ts';
+import type { Admission } from './admission.ts';
+import type { PressureMonitor } from './pressure.ts';
 
 export type Route = 'data' | 'content' | 'write' | 'bulk' | 'metrics' | 'healthz' | 'readyz' | 'other';
 const ROUTES: readonly Route[] = ['data', 'content', 'write', 'bulk', 'metrics', 'healthz', 'readyz', 'other'];
-const OUTCOMES: readonly Outcome[] = ['hit', 'miss', 'stale', 'coalesced', 'error-stale'];
 
 export interface Metrics extends ContentObserver {
   readonly registry: client.Registry;
@@ -134,4 +135,23 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   new client.Gauge({ name: 'floodgate_http_requests_in_flight', help: 'Requests being answered right now.', registers: [registry], aggregator: 'sum', collect() { this.set(metrics.inFlight); } });
   new client.Gauge({ name: 'floodgate_worker_processes', help: 'Worker processes whose metrics this scrape adds up (1 outside `floodgate serve`).', registers: [registry], aggregator: 'sum', collect() { this.set(1); } });
   return metrics;
+}
+
+/** The gauges of admission control and pressure, read at scrape time. */
+export function registerOverloadGauges(registry: client.Registry, admission: Admission, pressure: PressureMonitor): void {
+  new client.Gauge({ name: 'floodgate_admission_in_flight', help: 'Reads waiting on Redis or the store, holding a slot.', registers: [registry], aggregator: 'sum', collect() { this.set(admission.inFlight); } });
+  new client.Gauge({ name: 'floodgate_admission_queued', help: 'Reads waiting for a slot.', registers: [registry], aggregator: 'sum', collect() { this.set(admission.queued); } });
+  new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'Event-loop delay of the last sample (admission control); the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
+  new client.Gauge({ name: 'floodgate_miss_admit_share', help: 'Share of memory misses let through to Redis or the store; below 1 while the event loop is saturated; the lowest worker.', registers: [registry], aggregator: 'min', collect() { this.set(pressure.admitShare); } });
+  new client.Gauge({
+    name: 'floodgate_under_pressure',
+    help: '1 while misses are answered degraded because of event-loop delay or memory, by reason; 1 if any worker is.',
+    labelNames: ['reason'],
+    registers: [registry],
+    aggregator: 'max',
+    collect() {
+      this.set({ reason: 'event-loop' }, pressure.reason === 'event-loop' || pressure.admitShare < 1 ? 1 : 0);
+      this.set({ reason: 'memory' }, pressure.reason === 'memory' ? 1 : 0);
+    },
+  });
 }

@@ -3,9 +3,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BULK_BATCH, LineError, parseLine } from '../content/ndjson.ts';
 import type { ContentWrite } from '../content/record.ts';
+import type { ContentService } from '../content/service.ts';
+import type { Credentials } from './auth.ts';
 import { HttpError } from './errors.ts';
-import type { RouteDeps } from './routes.ts';
-import { sendJson } from './routes.ts';
+import { sendJson } from './respond.ts';
+
+export interface WriteDeps {
+  service: ContentService;
+  /** The admin token's check; undefined = writes are disabled (403). */
+  writeAuth: Credentials | undefined;
+  limits: WriteLimits;
+}
 
 export interface WriteLimits {
   /** Largest PUT body, bytes. */
@@ -17,7 +25,7 @@ export interface WriteLimits {
 /** At most this many line errors are listed in a bulk answer; the count is always exact. */
 const MAX_LISTED_ERRORS = 100;
 
-function authorize(req: IncomingMessage, deps: RouteDeps): void {
+function authorize(req: IncomingMessage, deps: WriteDeps): void {
   if (!deps.writeAuth) throw new HttpError('FG_ERR_WRITES_DISABLED');
   if (!deps.writeAuth.check(req.headers.authorization)) {
     throw new HttpError('FG_ERR_UNAUTHORIZED', 'Write routes need "Authorization: Bearer <FLOODGATE_ADMIN_TOKEN>".', { 'WWW-Authenticate': deps.writeAuth.challenge });
@@ -44,7 +52,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks, size);
 }
 
-export async function handleWrite(req: IncomingMessage, res: ServerResponse, deps: RouteDeps, collection: string, key: string): Promise<number> {
+export async function handleWrite(req: IncomingMessage, res: ServerResponse, deps: WriteDeps, collection: string, key: string): Promise<number> {
   authorize(req, deps);
   if (req.method === 'PUT') {
     const body = await readBody(req, deps.limits.bodyLimit);
@@ -60,7 +68,7 @@ export async function handleWrite(req: IncomingMessage, res: ServerResponse, dep
   return 200;
 }
 
-export async function handleBulk(req: IncomingMessage, res: ServerResponse, deps: RouteDeps, collection: string): Promise<number> {
+export async function handleBulk(req: IncomingMessage, res: ServerResponse, deps: WriteDeps, collection: string): Promise<number> {
   authorize(req, deps);
   const body = await readBody(req, deps.limits.bulkLimit);
   const errors: { line: number; message: string }[] = [];

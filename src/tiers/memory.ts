@@ -3,19 +3,13 @@
 // background load refreshes it (stale-while-revalidate) or while the lower tiers fail (stale-if-error).
 // 404s are remembered briefly (negative caching). lru-cache's fetch() gives single-flight: however many
 // concurrent lookups arrive for one cold key, one load runs and the rest wait on it.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { etagOf, type CachedContent, type ReadResult } from '../content/read-result.ts';
 import { DEFAULT_COLLECTION, type Change, type ContentRecord } from '../content/record.ts';
 
-/** What one lookup did; drives the X-Cache header and the metric label. */
-export type Outcome = 'hit' | 'miss' | 'stale' | 'coalesced' | 'error-stale';
-
-export interface Entry {
-  /** undefined for a remembered 404 (or a deletion). */
-  readonly record: ContentRecord | undefined;
+/** A cached record (or a remembered 404 or deletion, record undefined) and its freshness. */
+export interface Entry extends CachedContent {
   readonly version: number;
-  /** Strong validator: a hash of the body, so equal content has equal ETags on every instance. */
-  readonly etag: string;
   /** Clock time until which the entry is fresh. */
   readonly freshUntil: number;
   /** Clock time after which it is not served at all (the end of its stale window). */
@@ -27,9 +21,8 @@ export interface Entry {
   touchedAt: number;
 }
 
-export interface Lookup {
+export interface Lookup extends ReadResult {
   readonly entry: Entry;
-  readonly outcome: Outcome;
 }
 
 /** Loads one key from the tiers below (L2, then the store); undefined = it does not exist. */
@@ -65,10 +58,6 @@ const NO_OPTIONS = {};
 const TOUCH_EVERY_MS = 1000;
 const ENTRY_OVERHEAD = 200; // bytes: the entry object, the record object, key strings, lru-cache slots
 const JITTER = 0.1; // ±10 % on every TTL so entries written together do not expire together
-
-export function etagOf(body: Buffer): string {
-  return `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
-}
 
 export class MemoryTier {
   readonly #cache: LRUCache<string, Entry, undefined>;

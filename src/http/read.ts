@@ -1,0 +1,126 @@
+// How a read is answered (GET/HEAD /data and /v1/content/<collection>/<key>), the hot path:
+// 1. fresh in memory: answered synchronously, without a promise (most requests under a spike end here);
+// 2. not fresh, under pressure (pressure.ts): answered degraded at once (degrade.ts);
+// 3. else the read waits for an admission slot (admission.ts) and goes down the tiers (ContentService.get),
+//    answered with content, or degraded when its deadline passes or the store fails.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CachedContent, Outcome } from '../content/read-result.ts';
+import type { ContentService } from '../content/service.ts';
+import type { Admission, Ticket } from './admission.ts';
+import type { Credentials } from './auth.ts';
+import { createDegrade } from './degrade.ts';
+import { HttpError, errorBody, toHttpError } from './errors.ts';
+import { registerOverloadGauges, type Metrics, type Route } from './metrics.ts';
+import type { PressureMonitor } from './pressure.ts';
+import { JSON_TYPE } from './respond.ts';
+
+export interface ReadDeps {
+  service: ContentService;
+  metrics: Metrics;
+  readAuth: Credentials | undefined;
+  /** Admission control of reads the memory tier cannot answer at once; pressure sampled off the hot path. */
+  admission: Admission;
+  pressure: PressureMonitor;
+}
+
+/** Counts a finished request (and logs it when asked); from the dispatcher. */
+export type Finish = (route: Route, status: number, t0: number, req: IncomingMessage) => void;
+/** Answers an error and finishes the request. */
+export type Fail = (res: ServerResponse, route: Route, t0: number, req: IncomingMessage, err: unknown) => void;
+/** Answers one read of a validated collection and key; throws HttpError (401) before writing anything. */
+export type Read = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number) => void;
+
+const NOT_FOUND_BODY = errorBody('FG_ERR_NOT_FOUND');
+
+export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
+  const { service, metrics } = deps;
+  const cacheControl = new Map<string, string>();
+  const cacheControlOf = (collection: string): string => {
+    let v = cacheControl.get(collection);
+    if (v === undefined) {
+      v = `max-age=${Math.round(service.ttlMs(collection) / 1000)}`;
+      if (cacheControl.size < 10_000) cacheControl.set(collection, v);
+    }
+    return v;
+  };
+
+  const answer = (req: IncomingMessage, res: ServerResponse, collection: string, entry: CachedContent, outcome: Outcome): number => {
+    metrics.memory(outcome);
+    const record = entry.record;
+    if (record === undefined) {
+      res.writeHead(404, ['Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(NOT_FOUND_BODY)), 'Cache-Control', 'no-store', 'X-Cache', outcome]);
+      res.end(req.method === 'HEAD' ? undefined : NOT_FOUND_BODY);
+      return 404;
+    }
+    const cc = cacheControlOf(collection);
+    if (rawHeader(req.rawHeaders, 'if-none-match') === entry.etag) {
+      res.writeHead(304, ['ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
+      res.end();
+      return 304;
+    }
+    res.writeHead(200, ['Content-Type', record.contentType, 'Content-Length', String(record.body.length), 'ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
+    res.end(req.method === 'HEAD' ? undefined : record.body);
+    return 200;
+  };
+
+  const read: Read = (req, res, route, collection, key, t0) => {
+    if (deps.readAuth && !deps.readAuth.check(req.headers.authorization)) {
+      throw new HttpError('FG_ERR_UNAUTHORIZED', undefined, { 'WWW-Authenticate': deps.readAuth.challenge });
+    }
+    const fresh = service.fresh(collection, key);
+    if (fresh !== undefined) {
+      finish(route, answer(req, res, collection, fresh, 'hit'), t0, req);
+      return;
+    }
+    miss(req, res, route, collection, key, t0);
+  };
+
+  // Not fresh in memory: under pressure answer degraded at once; else wait for a slot, within the deadline.
+  // A function of its own, so the closures below cost the hot path (a fresh hit) nothing.
+  const miss = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number): void => {
+    const pressure = deps.pressure.reasonAt(t0);
+    if (pressure !== undefined) {
+      finish(route, degrade(req, res, collection, key, pressure), t0, req);
+      return;
+    }
+    const ticket: Ticket = deps.admission.submit(
+      t0,
+      () => {
+        service.get(collection, key).then(
+          (lookup) => {
+            deps.admission.done(ticket);
+            if (!ticket.expired) finish(route, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req);
+          },
+          (err: unknown) => {
+            deps.admission.done(ticket);
+            if (ticket.expired) return;
+            const { error } = toHttpError(err);
+            if (error.code === 'FG_ERR_STORE_TIMEOUT' || error.code === 'FG_ERR_STORE_UNAVAILABLE') {
+              finish(route, degrade(req, res, collection, key, 'store-error', error), t0, req);
+            } else fail(res, route, t0, req, err);
+          },
+        );
+      },
+      (reason) => finish(route, degrade(req, res, collection, key, reason), t0, req),
+    );
+  };
+  const degrade = createDegrade({
+    service,
+    registry: metrics.registry,
+    answerEntry: (req, res, collection, entry) => answer(req, res, collection, entry, 'stale'),
+  });
+  registerOverloadGauges(metrics.registry, deps.admission, deps.pressure);
+  return read;
+}
+
+/**
+ * One request header by lower-case name, read from rawHeaders: Node builds `req.headers` lazily on first
+ * access, and the cached read path has no other use for it.
+ */
+function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,22 @@
+// Writing JSON answers: the shared content type, sendJson and sendError, used by every route (routes.ts,
+// read.ts, degrade.ts, writes.ts). Content itself is written by read.ts, straight from the cached record.
+import type { ServerResponse } from 'node:http';
+import { errorBody, type HttpError } from './errors.ts';
+
+export const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = errorBody(error.code, error.message);
+  res.writeHead(error.status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...error.headers });
+  res.end(text);
+}
