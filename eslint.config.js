@@ -1,5 +1,6 @@
 // Lint: type-aware rules that the compiler does not check (floating promises), and the architecture's
-// import boundaries (DESIGN.md "Dependencies point inward").
+// import boundaries (../shared/DESIGN.md "Dependencies point inward"; the layers and what each may import:
+// docs/design-notes.md "How to find your way").
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -22,15 +23,42 @@ export default tseslint.config(
     files: ['src/flood/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['**/http/**', '**/content/**', '**/tiers/**', '**/store/**', '**/cli/**', '**/config.ts'], message: 'flood/ is a standalone load generator: it imports nothing from the server.' },
+        { group: ['**/http/**', '**/content/**', '**/tiers/**', '**/store/**', '**/bus/**', '**/cli/**', '**/lab/**', '**/config.ts', '**/app.ts', '**/cluster*.ts'], message: 'flood/ is a standalone load generator: it imports nothing from the server (common/ is shared).' },
       ] }],
     },
   },
   {
-    files: ['src/content/**/*.ts', 'src/tiers/**/*.ts', 'src/store/**/*.ts'],
+    files: ['src/http/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['**/http/**', '**/cli/**', '**/flood/**'], message: 'Dependencies point inward: content/, tiers/ and store/ know nothing of HTTP, the CLI or flood.' },
+        { group: ['**/tiers/**', '**/store/**', '**/bus/**', '**/flood/**', '**/cli/**', '**/lab/**'], message: 'http/ speaks only the service\'s language: it imports content/ (and common/), never the tiers, the store, the buses or flood.' },
+      ] }],
+    },
+  },
+  {
+    files: ['src/content/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/http/**', '**/cli/**', '**/flood/**', '**/lab/**'], message: 'Dependencies point inward: content/ knows nothing of HTTP, the CLI or flood.' },
+      ] }],
+    },
+  },
+  {
+    // content/'s vocabulary (record.ts, keys.ts, read-result.ts) is the one part of content/ the layers below
+    // may import: the record, its key rules and what a read hands back. It imports nothing of the server itself.
+    files: ['src/tiers/**/*.ts', 'src/store/**/*.ts', 'src/bus/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/http/**', '**/cli/**', '**/flood/**', '**/lab/**'], message: 'Dependencies point inward: tiers/, store/ and bus/ know nothing of HTTP, the CLI or flood.' },
+        { group: ['**/content/**', '!**/content/record.ts', '!**/content/keys.ts', '!**/content/read-result.ts'], message: 'Below content/, only its vocabulary may be imported: content/record.ts, keys.ts, read-result.ts.' },
+      ] }],
+    },
+  },
+  {
+    files: ['src/content/record.ts', 'src/content/keys.ts', 'src/content/read-result.ts', 'src/common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['../*', './*', '!./record.ts'], message: 'The bottom layer (common/, content/\'s vocabulary) imports nothing of the project but the record.' },
       ] }],
     },
   },
