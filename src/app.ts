@@ -22,7 +22,8 @@ import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.
 import { warmUp } from './http/warmup.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
-import type { InvalidationBus, Tier } from './tiers/redis-tier.ts';
+import type { InvalidationBus } from './bus/bus.ts';
+import type { RedisTier } from './tiers/redis-tier.ts';
 
 export interface App extends AsyncDisposable {
   readonly url: string;
@@ -128,7 +129,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
     }
 
-    let l2: Tier | undefined;
+    let l2: RedisTier | undefined;
     let bus: InvalidationBus | undefined = opts.bus;
     if (opts.bus) closers.push(() => opts.bus?.close() ?? Promise.resolve());
     if (config.redisUrl !== '') {

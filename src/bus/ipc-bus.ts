@@ -4,7 +4,7 @@
 // records costs a few messages, not thousands. Delivery is at most once, like Redis pub/sub; versions make a
 // late or repeated change harmless.
 import type { Change } from '../content/record.ts';
-import type { InvalidationBus } from '../tiers/redis-tier.ts';
+import type { InvalidationBus } from './bus.ts';
 
 export const IPC_INVALIDATE = 'floodgate:invalidate';
 

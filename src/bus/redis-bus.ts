@@ -3,7 +3,7 @@
 // plain PUBLISH, which the cluster broadcasts to every node (docs/redis.md says why not sharded pub/sub).
 import { Cluster } from 'ioredis';
 import type { Change } from '../content/record.ts';
-import type { InvalidationBus } from '../tiers/redis-tier.ts';
+import type { InvalidationBus } from './bus.ts';
 import {
   checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type Endpoint, type ParsedRedisUrl,
   type RedisClient, type RedisOptions,

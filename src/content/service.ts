@@ -4,7 +4,8 @@
 import type { CollectionDef } from './collections.ts';
 import type { Change, ContentRecord, ContentWrite } from './record.ts';
 import type { Store } from '../store/store.ts';
-import type { InvalidationBus, Tier } from '../tiers/redis-tier.ts';
+import type { InvalidationBus } from '../bus/bus.ts';
+import type { RedisTier } from '../tiers/redis-tier.ts';
 import { MemoryTier } from '../tiers/memory.ts';
 import { uncached, type CachedContent, type ReadResult } from './read-result.ts';
 
@@ -29,7 +30,7 @@ export interface ContentServiceOptions {
   defaultTtlMs: number;
   staleMs: number;
   negativeTtlMs: number;
-  l2?: Tier | undefined;
+  l2?: RedisTier | undefined;
   bus?: InvalidationBus | undefined;
   observer: ContentObserver;
   now?: () => number;
@@ -42,7 +43,7 @@ export class ContentService {
   readonly #collections: ReadonlyMap<string, CollectionDef>;
   readonly #defaultTtlMs: number;
   readonly #memory: MemoryTier | undefined;
-  readonly #l2: Tier | undefined;
+  readonly #l2: RedisTier | undefined;
   readonly #bus: InvalidationBus | undefined;
   readonly #obs: ContentObserver;
   readonly #queries = new Map<string, QueryReader>();
@@ -91,7 +92,7 @@ export class ContentService {
   get memory(): MemoryTier | undefined {
     return this.#memory;
   }
-  get l2(): Tier | undefined {
+  get l2(): RedisTier | undefined {
     return this.#l2;
   }
 

@@ -10,7 +10,8 @@ import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
 import { StoreUnavailableError } from './errors.ts';
 import type { QueryReader } from './collection-query.ts';
 import { prepareSqliteQuery } from './sqlite-query.ts';
-import { mapSqliteError, openSqliteDatabase } from './sqlite-schema.ts';
+import { mapSqliteError } from './sqlite-errors.ts';
+import { openSqliteDatabase } from './sqlite-schema.ts';
 import type { Store } from './store.ts';
 
 export interface SqliteStoreOptions {

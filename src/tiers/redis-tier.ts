@@ -1,7 +1,8 @@
-// A cache tier between the in-process memory tier and the store (L2: Redis, standalone or Cluster).
+// The Redis tier's interface: the shared cache (L2) between the in-process memory tier and the store, on Redis
+// standalone or Cluster (implemented by redis.ts; the memory tier is not one of these).
 import type { Change, ContentRecord } from '../content/record.ts';
 
-export interface Tier {
+export interface RedisTier {
   /** 'redis' or 'redis-cluster'. */
   readonly name: string;
   /**
@@ -38,18 +39,4 @@ export class TierUnavailableError extends Error {
     this.name = 'TierUnavailableError';
     this.tier = tier;
   }
-}
-
-/** Carries changes between instances (Redis pub/sub; IPC between cluster workers on the embedded default). */
-export interface InvalidationBus {
-  publish(change: Change): Promise<void>;
-  /** Registers the handler for changes published by any instance, including this one. */
-  subscribe(handler: (change: Change) => void): void;
-  /**
-   * Optional: registers a listener called when the bus lost its subscription and has it back. Changes published
-   * in between were not delivered (Redis pub/sub does not replay), so whatever the listener caches may be stale:
-   * drop or revalidate it.
-   */
-  onResync?(listener: () => void): void;
-  close(): Promise<void>;
 }

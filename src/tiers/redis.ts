@@ -2,7 +2,7 @@
 // Every call either answers within the command deadline or rejects with TierUnavailableError; nothing queues
 // while Redis is away, and the client reconnects by itself.
 import type { Change, ContentRecord } from '../content/record.ts';
-import { TierUnavailableError, type Tier } from './redis-tier.ts';
+import { TierUnavailableError, type RedisTier } from './redis-tier.ts';
 import {
   checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type RedisClient, type RedisOptions,
 } from './redis-connect.ts';
@@ -17,11 +17,11 @@ interface ScriptCommands {
   fgInvalidate(key: string, version: string, deleted: '0' | '1', ttlMs: string): Promise<number>;
 }
 
-export function openRedisTier(opts: RedisOptions): Tier {
-  return new RedisTier(opts);
+export function openRedisTier(opts: RedisOptions): RedisTier {
+  return new IoredisTier(opts);
 }
 
-class RedisTier implements Tier {
+class IoredisTier implements RedisTier {
   readonly name: string;
   readonly #prefix: string;
   readonly #tombstoneTtlSeconds: number;

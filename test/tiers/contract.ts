@@ -1,11 +1,11 @@
-// The Tier contract: what every L2 tier (Redis standalone, Redis Cluster, any future one) must do. Run it with
+// The RedisRedisTier contract: what every L2 tier (Redis standalone, Redis Cluster, any future one) must do. Run it with
 // tierContract(name, make) from a *.test.ts; make() opens a fresh tier, which the contract closes afterwards.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentRecord } from '../../src/content/record.ts';
-import type { Tier } from '../../src/tiers/redis-tier.ts';
+import type { RedisTier } from '../../src/tiers/redis-tier.ts';
 
 /** Polls until `check` is true or `ms` passed; resolves with the time it took. */
 export async function eventually(what: string, check: () => boolean, ms = 5_000): Promise<number> {
@@ -17,9 +17,9 @@ export async function eventually(what: string, check: () => boolean, ms = 5_000)
   return performance.now() - start;
 }
 
-export function tierContract(name: string, make: () => Promise<Tier>): void {
-  void describe(`Tier contract: ${name}`, () => {
-    let tier: Tier;
+export function tierContract(name: string, make: () => Promise<RedisTier>): void {
+  void describe(`RedisTier contract: ${name}`, () => {
+    let tier: RedisTier;
     // Every test writes under its own collection, so tests never see each other's keys.
     let n = 0;
     const collection = (): string => `c${randomBytes(4).toString('hex')}-${++n}`;

@@ -1,4 +1,4 @@
-// The Redis tier against real servers: the Tier contract on (a) the machine's Redis under a random prefix,
+// The Redis tier against real servers: the RedisTier contract on (a) the machine's Redis under a random prefix,
 // (b) a standalone redis-server started here and (c) a three-master Redis Cluster started here; then the key
 // layout as docs/redis.md describes it, and failure behaviour (Redis killed, frozen, absent at start).
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentRecord } from '../../src/content/record.ts';
 import { openRedisTier } from '../../src/tiers/redis.ts';
 import { recordKey } from '../../src/tiers/redis-keys.ts';
-import { TierUnavailableError, type Tier } from '../../src/tiers/redis-tier.ts';
+import { TierUnavailableError, type RedisTier } from '../../src/tiers/redis-tier.ts';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.ts';
 import { freePort, startRedisServer, type RedisServer } from '../support/redis-server.ts';
 import { eventually, tierContract } from './contract.ts';
@@ -31,7 +31,7 @@ async function rejectionTime(call: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
-async function waitUntilAnswers(tier: Tier, ms = 5_000): Promise<number> {
+async function waitUntilAnswers(tier: RedisTier, ms = 5_000): Promise<number> {
   const start = performance.now();
   for (;;) {
     try {
@@ -69,7 +69,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
 
   void describe('key layout (docs/redis.md)', () => {
     const prefix = randomPrefix();
-    let tier: Tier;
+    let tier: RedisTier;
     before(async () => {
       tier = openRedisTier({ url: server.url, keyPrefix: prefix });
       await eventually('healthy', () => tier.healthy);
@@ -113,7 +113,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
   });
 
   void describe('failure behaviour', () => {
-    let tier: Tier;
+    let tier: RedisTier;
     before(async () => {
       tier = openRedisTier({ url: server.url, keyPrefix: randomPrefix(), commandTimeoutMs: TIMEOUT_MS });
       await eventually('healthy', () => tier.healthy);
@@ -197,7 +197,7 @@ void describe('Redis tier on a three-master Redis Cluster started by the test', 
 
   void describe('placement and failure', () => {
     const prefix = randomPrefix();
-    let tier: Tier;
+    let tier: RedisTier;
     before(async () => {
       tier = openRedisTier({ url: cluster.urls, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS });
       await eventually('healthy', () => tier.healthy);
