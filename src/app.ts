@@ -8,8 +8,7 @@ import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
 import { loadCollections } from './content/collections.ts';
-import { demoWrites } from './content/demo.ts';
-import { BULK_BATCH } from './content/ndjson.ts';
+import { seedDemo } from './content/demo.ts';
 import { DEFAULT_COLLECTION } from './content/record.ts';
 import { ContentService } from './content/service.ts';
 import { Admission } from './http/admission.ts';
@@ -20,9 +19,9 @@ import { PressureMonitor } from './http/pressure.ts';
 import { createHandler, type Readiness } from './http/routes.ts';
 import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
 import { warmUp } from './http/warmup.ts';
-import { openStore } from './store/open.ts';
-import type { Store } from './store/store.ts';
+import { batchTimeoutMs, openStore, storeOptions } from './store/open.ts';
 import type { InvalidationBus } from './bus/bus.ts';
+import { openIpcBus, type IpcChannel } from './bus/ipc-bus.ts';
 import type { RedisTier } from './tiers/redis-tier.ts';
 
 export interface App extends AsyncDisposable {
@@ -44,8 +43,11 @@ export interface AppOptions {
   onSeedProgress?: (done: number, total: number) => void;
   /** true in a cluster worker: the primary already migrated and seeded the store (prepareStore). */
   prepared?: boolean;
-  /** The invalidation bus when REDIS_URL is unset (a cluster worker's IPC bus). */
-  bus?: InvalidationBus;
+  /**
+   * A cluster worker's channel to the primary. The bus is decided here: Redis pub/sub when REDIS_URL is set,
+   * else this channel (the IPC bus), else none.
+   */
+  ipc?: IpcChannel;
   /** TLS files decided by the primary (shared ticket key); null = plain HTTP; default: decided here from the config. */
   tls?: TlsFiles | null;
   /** What /metrics reads (a cluster worker: every worker's, through the primary); default this app's registry. */
@@ -54,7 +56,7 @@ export interface AppOptions {
 
 /** Runs once before any worker starts: opens the store (which applies migrations), seeds it, closes it. */
 export async function prepareStore(config: Config, logger: Logger, onSeedProgress?: (done: number, total: number) => void): Promise<void> {
-  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1, queueTimeoutMs: Math.max(config.storeTimeout, 30_000), schema: config.dbSchema });
+  const store = await openStore(storeOptions(config, { poolSize: 1, queueTimeoutMs: batchTimeoutMs(config) }));
   try {
     const seeded = await seedDemo(store, config.seed, onSeedProgress);
     if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
@@ -97,17 +99,6 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({ level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
-/** Seeds demo users 1..n into the default collection when it is empty. Returns how many were written. */
-export async function seedDemo(store: Store, n: number, onProgress?: (done: number, total: number) => void): Promise<number> {
-  if (n <= 0 || (await store.hasAny(DEFAULT_COLLECTION))) return 0;
-  for (let from = 1; from <= n; from += BULK_BATCH) {
-    const to = Math.min(n, from + BULK_BATCH - 1);
-    await store.putMany(demoWrites(from, to));
-    onProgress?.(to, n);
-  }
-  return n;
-}
-
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config);
   const closers: (() => Promise<void>)[] = [];
@@ -122,7 +113,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   try {
     const collections = await loadCollections(config.collections, config.ttl);
-    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema, migrate: opts.prepared !== true });
+    const store = await openStore(storeOptions(config, { migrate: opts.prepared !== true }));
     closers.push(() => store.close());
     if (opts.prepared !== true) {
       const seeded = await seedDemo(store, config.seed, opts.onSeedProgress);
@@ -130,14 +121,18 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     }
 
     let l2: RedisTier | undefined;
-    let bus: InvalidationBus | undefined = opts.bus;
-    if (opts.bus) closers.push(() => opts.bus?.close() ?? Promise.resolve());
+    let bus: InvalidationBus | undefined;
     if (config.redisUrl !== '') {
+      const { parseRedisUrl } = await import('./tiers/redis-connect.ts');
       const redis = await import('./tiers/redis.ts');
-      const bus_ = await import('./bus/redis-bus.ts');
-      l2 = redis.openRedisTier({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
+      const redisBus = await import('./bus/redis-bus.ts');
+      const url = parseRedisUrl(config.redisUrl);
+      l2 = redis.openRedisTier({ url, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
       closers.push(() => l2?.close() ?? Promise.resolve());
-      bus = bus_.openRedisBus({ url: config.redisUrl, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
+      bus = redisBus.openRedisBus({ url, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
+      closers.push(() => bus?.close() ?? Promise.resolve());
+    } else if (opts.ipc) {
+      bus = openIpcBus(opts.ipc);
       closers.push(() => bus?.close() ?? Promise.resolve());
     }
 

@@ -3,7 +3,7 @@ import { formatOf, importFile } from '../content/importer.ts';
 import { collectionProblem } from '../content/keys.ts';
 import { BULK_BATCH } from '../content/ndjson.ts';
 import { DEFAULT_COLLECTION } from '../content/record.ts';
-import { openStore } from '../store/open.ts';
+import { batchTimeoutMs, openStore, storeOptions } from '../store/open.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
@@ -59,7 +59,7 @@ export const command: Command = {
       return 2;
     }
 
-    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: Math.max(config.storeTimeout, 30_000), schema: config.dbSchema });
+    const store = await openStore(storeOptions(config, { queueTimeoutMs: batchTimeoutMs(config) }));
     const tty = process.stderr.isTTY;
     let listed = 0;
     try {

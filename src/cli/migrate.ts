@@ -1,6 +1,6 @@
 // floodgate migrate: apply the store's schema migrations and exit (deploy step before rolling out instances;
 // instances also migrate at start, under the same advisory lock, so running both is safe).
-import { openStore } from '../store/open.ts';
+import { openStore, storeOptions } from '../store/open.ts';
 import { migratePostgres } from '../store/postgres.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
@@ -28,7 +28,7 @@ export const command: Command = {
     const { config } = loaded;
     try {
       if (config.databaseUrl === '') {
-        const store = await openStore({ databaseUrl: '', dataDir: config.dataDir });
+        const store = await openStore(storeOptions(config));
         await store.close();
         process.stdout.write(`floodgate migrate: the SQLite store in ${config.dataDir} is ready.\n`);
         return 0;

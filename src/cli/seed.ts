@@ -1,6 +1,6 @@
 // floodgate seed: write the demo content (user ids 1..N, a deterministic 140-character string each).
-import { seedDemo } from '../app.ts';
-import { openStore } from '../store/open.ts';
+import { seedDemo } from '../content/demo.ts';
+import { openStore, storeOptions } from '../store/open.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
@@ -18,7 +18,7 @@ export const command: Command = {
     const loaded = configFromArgs('seed', argv, HELP);
     if (typeof loaded === 'number') return loaded;
     const { config } = loaded;
-    const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: 30_000, schema: config.dbSchema });
+    const store = await openStore(storeOptions(config, { queueTimeoutMs: 30_000 }));
     try {
       const t0 = performance.now();
       const n = await seedDemo(store, config.seed, (done, total) => {

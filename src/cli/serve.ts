@@ -7,7 +7,6 @@ import { backlogNote, createLogger, prepareStore, startApp, type App } from '../
 import { Supervisor, serveAsWorker } from '../cluster.ts';
 import { offerMetrics, scrapeThroughPrimary } from '../cluster-metrics.ts';
 import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
-import { openIpcBus } from '../bus/ipc-bus.ts';
 import { freePort } from '../common/processes.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
@@ -117,7 +116,7 @@ async function worker(config: Config): Promise<number> {
   const tls = tlsEnv === undefined ? null : (JSON.parse(tlsEnv) as TlsFiles);
   let app: App;
   try {
-    app = await startApp({ ...config, port }, { logger, prepared: true, tls, bus: config.redisUrl === '' ? openIpcBus() : undefined, scrape: scrapeThroughPrimary() });
+    app = await startApp({ ...config, port }, { logger, prepared: true, tls, ipc: process, scrape: scrapeThroughPrimary() });
   } catch (err) {
     const problem = startupProblem(err, config);
     if (problem === undefined) throw err;

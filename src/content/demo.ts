@@ -1,5 +1,7 @@
 // The demo content: what the reference tutorial's endpoint served, a 140-character string per user id,
 // here deterministic (the same id always gets the same string) so tests and benchmarks can check bodies.
+import type { Store } from '../store/store.ts';
+import { BULK_BATCH } from './ndjson.ts';
 import { DEFAULT_COLLECTION, DEFAULT_CONTENT_TYPE, type ContentWrite } from './record.ts';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -26,4 +28,15 @@ export function demoWrites(from: number, to: number): ContentWrite[] {
     writes.push({ collection: DEFAULT_COLLECTION, key: String(id), body: Buffer.from(demoBody(id)), contentType: DEFAULT_CONTENT_TYPE });
   }
   return writes;
+}
+
+/** Seeds demo users 1..n into the default collection when it is empty. Returns how many were written. */
+export async function seedDemo(store: Store, n: number, onProgress?: (done: number, total: number) => void): Promise<number> {
+  if (n <= 0 || (await store.hasAny(DEFAULT_COLLECTION))) return 0;
+  for (let from = 1; from <= n; from += BULK_BATCH) {
+    const to = Math.min(n, from + BULK_BATCH - 1);
+    await store.putMany(demoWrites(from, to));
+    onProgress?.(to, n);
+  }
+  return n;
 }

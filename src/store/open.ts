@@ -1,6 +1,7 @@
 // Chooses the store from configuration: SQLite in the data directory unless a PostgreSQL URL is given.
 // The PostgreSQL driver is only loaded when it is used.
 import { join } from 'node:path';
+import type { Config } from '../config.ts';
 import type { Store } from './store.ts';
 
 export interface StoreOptions {
@@ -24,6 +25,19 @@ export const STORE_DEFAULTS = {
   schema: 'floodgate',
   sqliteFile: 'floodgate.db', // inside dataDir
 } as const;
+
+/**
+ * The store options of a configuration, the one mapping from Config to StoreOptions. `override` is what a
+ * command sets differently from serving: a one-off job's longer deadline, one connection, no migration.
+ */
+export function storeOptions(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPool' | 'storeTimeout' | 'dbSchema'>, override: Partial<StoreOptions> = {}): StoreOptions {
+  return { databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema, ...override };
+}
+
+/** A one-off job's deadline per store call (seeding, importing): at least 30 s, queueing behind a running server included. */
+export function batchTimeoutMs(config: Pick<Config, 'storeTimeout'>): number {
+  return Math.max(config.storeTimeout, 30_000);
+}
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const url = opts.databaseUrl.trim();

@@ -7,8 +7,9 @@ export interface RedisOptions {
   /**
    * 'redis://[user:pass@]host:port[/db]' (or rediss:// for TLS): standalone. Several comma-separated URLs, or
    * one 'redis+cluster://host:port' (rediss+cluster:// for TLS): Redis Cluster, seeded from those nodes.
+   * Or the list parsed once already (parseRedisUrl), when the tier and the bus share it.
    */
-  readonly url: string;
+  readonly url: string | ParsedRedisUrl;
   /** Prefix of every key and of the pub/sub channel; no braces (they would pin every key to one slot). Default 'fg:'. */
   readonly keyPrefix?: string;
   /** Deadline of one command (ms); a slower or absent Redis makes the call reject. Default 100. */
@@ -47,8 +48,9 @@ const PROTOCOLS: Record<string, { cluster: boolean; tls: boolean }> = {
   'rediss+cluster:': { cluster: true, tls: true },
 };
 
-/** Parses RedisOptions.url; throws a TypeError naming the problem (never echoing a password). */
-export function parseRedisUrl(url: string): ParsedRedisUrl {
+/** Parses RedisOptions.url (a parsed one is returned as it is); throws a TypeError naming the problem (never echoing a password). */
+export function parseRedisUrl(url: string | ParsedRedisUrl): ParsedRedisUrl {
+  if (typeof url !== 'string') return url;
   const parts = url.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (parts.length === 0) throw new TypeError('the Redis URL is empty');
   const parsed = parts.map((part, i) => {
