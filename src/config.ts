@@ -1,6 +1,7 @@
 // One validated configuration object: flags > environment > defaults. Validated once, at start-up, loudly;
 // unknown flags and renamed options are errors; the result is frozen and printable (--print-config).
 import { availableParallelism } from 'node:os';
+import { parseDurationMs } from './common/duration.ts';
 
 type Kind = 'int' | 'bytes' | 'duration' | 'string' | 'bool' | 'enum';
 
@@ -91,7 +92,6 @@ export class ConfigError extends Error {
 }
 
 const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: MiB, gib: 1024 * MiB, k: 1024, m: MiB, g: 1024 * MiB };
-const TIME: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 function parseValue(name: string, spec: Spec, raw: string | boolean, where: string): string | number | boolean {
   const bad = (what: string): never => {
@@ -111,6 +111,14 @@ function parseValue(name: string, spec: Spec, raw: string | boolean, where: stri
     return text;
   }
   let n: number;
+  if (spec.kind === 'duration') {
+    const ms = parseDurationMs(text.replace(/^([\d.]+)\s+/, '$1'), spec.unit ?? 'ms'); // '500 ms' as '500ms'
+    if (ms === undefined) bad('expected a duration, e.g. 500ms, 30s or 5m');
+    n = Math.round(ms ?? 0);
+    if (spec.min !== undefined && n < spec.min) bad(`must be at least ${spec.min} ms`);
+    if (spec.max !== undefined && n > spec.max) bad(`must be at most ${spec.max}`);
+    return n;
+  }
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text);
   if (!m) return bad(`expected a number for ${name}`);
   const num = Number(m[1]);
@@ -118,16 +126,12 @@ function parseValue(name: string, spec: Spec, raw: string | boolean, where: stri
   if (spec.kind === 'int') {
     if (suffix !== '' || !Number.isInteger(num)) bad('expected a whole number');
     n = num;
-  } else if (spec.kind === 'bytes') {
+  } else {
     const mult = suffix === '' ? 1 : UNITS[suffix];
     if (mult === undefined) bad('expected bytes, e.g. 268435456, 256MiB or 1GiB');
     n = Math.floor(num * (mult ?? 1));
-  } else {
-    const mult = suffix === '' ? TIME[spec.unit ?? 'ms'] : TIME[suffix];
-    if (mult === undefined) bad('expected a duration, e.g. 500ms, 30s or 5m');
-    n = Math.round(num * (mult ?? 1));
   }
-  if (spec.min !== undefined && n < spec.min) bad(`must be at least ${spec.min}${spec.kind === 'duration' ? ' ms' : ''}`);
+  if (spec.min !== undefined && n < spec.min) bad(`must be at least ${spec.min}`);
   if (spec.max !== undefined && n > spec.max) bad(`must be at most ${spec.max}`);
   return n;
 }

@@ -1,6 +1,7 @@
 // Collections: named key spaces, each with its own freshness, optional fallback body, and optionally a
 // read-only SQL source over the user's own table. Defined in a JSON file (--collections), validated at start.
 import { readFile } from 'node:fs/promises';
+import { parseDurationMs } from '../common/duration.ts';
 import { collectionProblem } from './keys.ts';
 import { DEFAULT_COLLECTION, DEFAULT_CONTENT_TYPE } from './record.ts';
 
@@ -25,12 +26,8 @@ const ALLOWED = new Set(['ttl', 'fallback', 'fallbackContentType', 'query', 'con
 function parseTtl(where: string, v: unknown): number {
   if (typeof v === 'number' && v > 0) return Math.round(v * 1000);
   if (typeof v === 'string') {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-    if (m) {
-      const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-      const ms = Math.round(Number(m[1]) * mult);
-      if (ms > 0) return ms;
-    }
+    const ms = Math.round(parseDurationMs(v, 's') ?? 0);
+    if (ms > 0) return ms;
   }
   throw new CollectionsError(`${where}.ttl: expected seconds (300) or a duration ("5m", "30s"), got ${JSON.stringify(v)}`);
 }

@@ -3,6 +3,7 @@
 // to every other instance as an invalidation. Nothing here knows about HTTP.
 import type { CollectionDef } from './collections.ts';
 import type { Change, ContentRecord, ContentWrite } from './record.ts';
+import type { QueryReader } from '../store/collection-query.ts';
 import type { Store } from '../store/store.ts';
 import type { InvalidationBus } from '../bus/bus.ts';
 import type { RedisTier } from '../tiers/redis-tier.ts';
@@ -35,8 +36,6 @@ export interface ContentServiceOptions {
   observer: ContentObserver;
   now?: () => number;
 }
-
-type QueryReader = (key: string) => Promise<Buffer | undefined>;
 
 export class ContentService {
   readonly #store: Store;

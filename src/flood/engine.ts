@@ -70,24 +70,8 @@ interface ThreadHandle {
 }
 
 export function scenarioOf(config: FloodConfig, target: Target, request: RequestSpec): Scenario {
-  return {
-    name: config.name,
-    url: target.url,
-    method: request.method,
-    headers: config.headers,
-    body: config.body,
-    model: config.model,
-    connections: config.connections,
-    threads: config.threads,
-    stages: config.stages,
-    durationMs: config.durationMs,
-    requests: config.requests,
-    timeoutMs: config.timeoutMs,
-    thinkMs: config.think,
-    newConnection: config.newConnection,
-    insecure: config.insecure,
-    ok: config.ok,
-  };
+  const { okTable: _okTable, bail: _bail, ...scenario } = config;
+  return { ...scenario, url: target.url, method: request.method };
 }
 
 /** Splits -c over the threads: the first threads take the remainder. */
@@ -143,7 +127,7 @@ export class FloodRun {
         model: config.model,
         connections: open ? Math.max(1, Math.ceil(config.connections / config.threads)) : connectionsOf(config.connections, t, config.threads),
         stages: config.stages,
-        think: config.think,
+        think: config.thinkMs,
         durationMs: config.durationMs,
         requests: config.requests,
         timeoutMs: config.timeoutMs,

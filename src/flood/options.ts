@@ -2,7 +2,8 @@
 // same raw form (the long option names, values as strings), so a matrix scenario accepts exactly the flags.
 import { readFileSync } from 'node:fs';
 import { parseOkStatuses } from './outcome.ts';
-import { parseStage, type Stage } from './schedule.ts';
+import type { Scenario } from './result.ts';
+import { parseStage } from './schedule.ts';
 import { parseCount, parseDuration, parsePercent, parseRate } from './units.ts';
 import { UsageError } from './usage.ts';
 
@@ -40,24 +41,10 @@ export const DEFAULTS = {
   ok: '200-399',
 } as const;
 
-export interface FloodConfig {
-  readonly name: string | null;
-  readonly url: string;
+/** A resolved run: the scenario a result reports, plus what only the run itself needs. */
+export interface FloodConfig extends Omit<Scenario, 'method'> {
+  /** undefined: GET, or POST when there is a body (decided with the request template). */
   readonly method: string | undefined;
-  readonly headers: readonly string[];
-  /** The body template, read from the file when given as @file. */
-  readonly body: string | null;
-  readonly model: 'closed' | 'open';
-  readonly connections: number;
-  readonly threads: number;
-  readonly stages: readonly Stage[];
-  readonly durationMs: number | null;
-  readonly requests: number | null;
-  readonly timeoutMs: number;
-  readonly think: { readonly min: number; readonly max: number } | null;
-  readonly newConnection: boolean;
-  readonly insecure: boolean;
-  readonly ok: string;
   readonly okTable: Uint8Array;
   /** Stop when a second's error rate exceeds this fraction. */
   readonly bail: number | null;
@@ -131,7 +118,7 @@ export function resolveOptions(raw: RawOptions): FloodConfig {
     durationMs,
     requests,
     timeoutMs,
-    think,
+    thinkMs: think,
     newConnection: raw['new-connection'] ?? false,
     insecure: raw.insecure ?? false,
     ok,

@@ -1,27 +1,14 @@
 // Parsing and formatting of the units flood speaks: durations ("30s", "250ms", "1m30s"), rates, percentages.
+import { parseDurationMs } from '../common/duration.ts';
 import { UsageError } from './usage.ts';
-
-const DURATION_UNITS: Record<string, number> = { us: 0.001, µs: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_PART = /(\d+(?:\.\d+)?)(us|µs|ms|s|m|h)/y;
 
 /** Parses "30s", "250ms", "1m30s", "1.5s", "800us" into milliseconds. A bare number is refused: units are never guessed. */
 export function parseDuration(text: string, what: string): number {
-  const s = text.trim();
-  if (s === '0') return 0;
-  let total = 0;
-  let at = 0;
-  DURATION_PART.lastIndex = 0;
-  while (at < s.length) {
-    DURATION_PART.lastIndex = at;
-    const m = DURATION_PART.exec(s);
-    if (!m) break;
-    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? Number.NaN);
-    at = DURATION_PART.lastIndex;
-  }
-  if (s.length === 0 || at !== s.length || !Number.isFinite(total)) {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) {
     throw new UsageError(`${what}: '${text}' is not a duration; write it with a unit, e.g. 30s, 250ms, 1m30s, 800us`);
   }
-  return total;
+  return ms;
 }
 
 /** Parses a positive (or zero, when allowed) integer count such as a number of connections. */

@@ -8,7 +8,8 @@ import { pgErrorCode } from './pg-errors.ts';
 import { checkReadOnlyText, queryError } from './collection-query.ts';
 import type { QueryReader } from './collection-query.ts';
 
-const BYTEA = 17;
+/** The type oid of bytea: a column of it is read as bytes; bodies are written as arrays of it. */
+export const BYTEA = 17;
 /** The key cannot be a value of the parameter's type ('abc' for an integer id): no such row, not an error. */
 const KEY_MISMATCH = new Set(['22P02', '22003', '22007', '22008', '22021', '22P05']);
 /** Plan nodes that show a statement writes or locks rows. */

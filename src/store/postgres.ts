@@ -7,7 +7,7 @@ import { StoreUnavailableError } from './errors.ts';
 import { cancellable, Deadline } from './pg-deadline.ts';
 import { mapPgError } from './pg-errors.ts';
 import { migrate, migrationNames } from './pg-migrate.ts';
-import { preparePgQuery } from './pg-query.ts';
+import { BYTEA, preparePgQuery } from './pg-query.ts';
 import { pgStatements } from './pg-statements.ts';
 import type { PgStatements } from './pg-statements.ts';
 import { startWatch } from './pg-watch.ts';
@@ -32,7 +32,6 @@ export interface PostgresStoreOptions {
 const CONNECT_TIMEOUT_S = 2;
 
 type Row = Record<string, unknown>;
-const BYTEA = 17; // type oid
 
 /** Connection settings shared by the pool and the feed's listener. */
 export function pgConnectionOptions(applicationName: string): postgres.Options<Record<string, postgres.PostgresType>> {
