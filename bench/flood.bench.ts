@@ -10,12 +10,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ResponseParser } from '../src/common/response-parser.ts';
-import { freePort } from '../src/common/processes.ts';
+import { freePort, pin } from '../src/common/processes.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NODE = process.execPath;
@@ -153,10 +153,10 @@ async function tools(pin: string[]): Promise<Tool[]> {
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 async function throughput(): Promise<{ flood: number; autocannon: number | null }> {
-  const taskset = (await which('taskset')) !== null && availableParallelism() >= 2;
+  const pinTarget = pin(0);
+  const pinTool = pin(1);
+  const taskset = pinTarget.length > 0;
   if (!taskset) console.log('warning: taskset or a second core is missing; the target and the generators share cores, so ratios are only indicative\n');
-  const pinTarget = taskset ? ['taskset', '-c', '0'] : [];
-  const pinTool = taskset ? ['taskset', '-c', '1'] : [];
   const target = await startTarget(pinTarget);
   const list = await tools(pinTool);
   const best = new Map<string, number[]>();

@@ -2,9 +2,9 @@
 // is not installed) pinned to the other, parse the figures. Benchmarks print ratios measured in one run.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { stopChild } from '../src/common/processes.ts';
-export { freePort } from '../src/common/processes.ts';
+import { tmpdir } from 'node:os';
+import { pin, spawnPinned as spawnPinnedArgv, stopChild, waitForHttp as waitUntil } from '../src/common/processes.ts';
+export { freePort, pin } from '../src/common/processes.ts';
 import { join } from 'node:path';
 
 export interface LoadResult {
@@ -17,32 +17,15 @@ export interface LoadResult {
 }
 
 export const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
-const hasTaskset = spawnSync('taskset', ['--version']).error === undefined;
-const cores = availableParallelism();
 
-/** The command line prefix that pins a process to one core (core 0 = server, core 1 = load generator). */
-export function pin(core: number): string[] {
-  return hasTaskset && cores > 1 ? ['taskset', '-c', String(core % cores)] : [];
-}
-
+/** Spawns cmd args pinned to `core` (common/processes.ts pin: 0 = server, 1 = load generator). */
 export function spawnPinned(core: number, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const p = pin(core);
-  const [bin, ...rest] = p.length > 0 ? [...p, cmd, ...args] : [cmd, ...args];
-  return spawn(bin as string, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnPinnedArgv(core, [cmd, ...args], { env });
 }
 
 /** Waits until GET url answers (any status), or throws after timeoutMs. */
 export async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      if (Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  if ((await waitUntil(url, { timeoutMs, ready: () => true })) !== 'ready') throw new Error(`${url} did not answer within ${timeoutMs} ms`);
 }
 
 /** Stops a benchmark's child: SIGTERM, SIGKILL after 5 s. */

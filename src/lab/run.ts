@@ -1,11 +1,9 @@
 // Runs the lab: for each scenario, a real `floodgate serve` pinned to core 0 and a real `floodgate flood`
 // pinned to core 1 (where the machine has two cores and taskset), then one table of what each layer buys.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resultsFromText } from '../flood/json.ts';
-import { freePort, stopChild } from '../common/processes.ts';
+import { freePort, httpGet as get, spawnPinned, stopChild, waitForHttp } from '../common/processes.ts';
 import type { FloodResult } from '../flood/result.ts';
 import { summarize } from '../flood/result.ts';
 import { verdict } from '../flood/verdict.ts';
@@ -15,7 +13,6 @@ import type { LabScenario } from './scenarios.ts';
 const CAPACITY = ['--max-utilization', '100'];
 
 const BIN = fileURLToPath(new URL('../../bin/floodgate.js', import.meta.url));
-const hasTaskset = spawnSync('taskset', ['--version']).error === undefined;
 
 export interface LabOptions {
   users: number;
@@ -34,25 +31,6 @@ export interface LabRow {
   result: FloodResult;
   /** Store reads per answered request during the measured run (from the server's own counter). */
   storeReadsPerRequest: number;
-}
-
-function pinned(core: number, cores: number, argv: string[]): string[] {
-  return hasTaskset && cores > 1 ? ['taskset', '-c', String(core), ...argv] : argv;
-}
-
-
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
 }
 
 async function storeReads(base: string): Promise<number> {
@@ -78,12 +56,11 @@ async function storeReads(base: string): Promise<number> {
 /** Runs `floodgate flood … --json -` pinned to core 1 and returns its result. */
 function flood(args: string[], cores: number): Promise<FloodResult> {
   return new Promise((resolve, reject) => {
-    const argv = pinned(1 % Math.max(cores, 1), cores, [process.execPath, '--disable-warning=ExperimentalWarning', BIN, 'flood', ...args, '--json', '-']);
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnPinned(1, [process.execPath, '--disable-warning=ExperimentalWarning', BIN, 'flood', ...args, '--json', '-'], {}, cores);
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code !== 0 && code !== 1) return reject(new Error(`floodgate flood exited ${code}: ${err.trim().split('\n').slice(-3).join(' ')}`));
@@ -102,24 +79,17 @@ async function startServe(s: LabScenario, opts: LabOptions): Promise<{ child: Ch
   const port = await freePort();
   const args = ['serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--seed', String(opts.users), '--workers', String(s.workers), '--log-level', 'warn', '--db-schema', opts.schema, ...CAPACITY, ...s.serve];
   const env = { ...process.env, DATABASE_URL: opts.databaseUrl, REDIS_URL: s.needsRedis ? opts.redisUrl : '', FLOODGATE_REDIS_PREFIX: `${opts.schema}:`, FLOODGATE_ADMIN_TOKEN: '' };
-  const argv = s.workers === 1 ? pinned(0, opts.cores, [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args]) : [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args];
-  const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [process.execPath, '--disable-warning=ExperimentalWarning', BIN, ...args];
+  // Several workers spread over the cores; one is pinned to core 0, the generator to core 1.
+  const child = spawnPinned(0, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] }, s.workers === 1 ? opts.cores : 1);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const base = `${s.https ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const until = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`floodgate serve exited ${child.exitCode}: ${stderr.trim()}`);
-    try {
-      if ((await get(`${base}/healthz`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) {
-      await stopChild(child, 15_000);
-      throw new Error(`floodgate serve did not answer within 120 s: ${stderr.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const up = await waitForHttp(`${base}/healthz`, { timeoutMs: 120_000, gone: () => child.exitCode !== null });
+  if (up === 'gone') throw new Error(`floodgate serve exited ${child.exitCode}: ${stderr.trim()}`);
+  if (up === 'timeout') {
+    await stopChild(child, 15_000);
+    throw new Error(`floodgate serve did not answer within 120 s: ${stderr.trim()}`);
   }
   return { child, base, stderr: () => stderr };
 }

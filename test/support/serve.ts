@@ -11,8 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../src/common/processes.ts';
+import { freePort, waitForHttp } from '../../src/common/processes.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/floodgate.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -160,28 +159,18 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
       await stop();
     },
   };
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
   let gone = false;
   void s.exited.then(() => (gone = true));
-  for (;;) {
-    if (gone) {
-      const st = await s.exited;
-      await stop();
-      throw new Error(`floodgate serve exited during start (code ${st.code}, signal ${st.signal}):\n${s.err.text()}${s.out.text()}`);
-    }
-    try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return served;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop(0);
-      throw new Error(`floodgate serve did not answer /healthz within ${opts.readyTimeoutMs ?? 30_000} ms:\n${s.err.text()}${s.out.text()}`);
-    }
-    await sleep(25);
+  const timeoutMs = opts.readyTimeoutMs ?? 30_000;
+  const up = await waitForHttp(`${url}/healthz`, { timeoutMs, intervalMs: 25, gone: () => gone });
+  if (up === 'ready') return served;
+  if (up === 'gone') {
+    const st = await s.exited;
+    await stop();
+    throw new Error(`floodgate serve exited during start (code ${st.code}, signal ${st.signal}):\n${s.err.text()}${s.out.text()}`);
   }
+  await stop(0);
+  throw new Error(`floodgate serve did not answer /healthz within ${timeoutMs} ms:\n${s.err.text()}${s.out.text()}`);
 }
 
 /**
