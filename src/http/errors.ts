@@ -1,5 +1,5 @@
 // One error registry: every error the server answers with has a code, a status and a default message here.
-// Clients and tests match on `code`. test/http/errors.test.ts keeps this table and the README's list in step.
+// Clients and tests match on `code`. test/docs.test.ts keeps the README's list in step with this table (npm run docs).
 export const ERRORS = {
   FG_ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   FG_ERR_INVALID_KEY: { status: 400, message: 'The key is invalid: 1 to 256 bytes of UTF-8, no control characters.' },

@@ -52,7 +52,7 @@ interface Outage {
 }
 
 function busSuite(name: string, urls: () => { first: string; second: string }, outage: Outage): void {
-  void describe(name, () => {
+  describe(name, () => {
     const prefix = randomPrefix();
     let a: Listener;
     let b: Listener;
@@ -65,7 +65,7 @@ function busSuite(name: string, urls: () => { first: string; second: string }, o
       await Promise.all([a?.bus.close(), b?.bus.close()]);
     });
 
-    void it('a change published on one instance reaches every instance, the publisher included, within 1 s', async () => {
+    it('a change published on one instance reaches every instance, the publisher included, within 1 s', async () => {
       const sent = change(1, true);
       await publishSoon(a.bus, sent); // the publishing connection may still be connecting
       await eventually('both received it', () => a.has(1) && b.has(1), 1_000);
@@ -74,7 +74,7 @@ function busSuite(name: string, urls: () => { first: string; second: string }, o
       await eventually('both received the second', () => a.has(2) && b.has(2), 1_000);
     });
 
-    void it('survives losing the server: resubscribes by itself, signals the gap, delivers again', async () => {
+    it('survives losing the server: resubscribes by itself, signals the gap, delivers again', async () => {
       const resyncs = [a.resyncs, b.resyncs];
       await outage.kill();
       await eventually('both notice', () => !a.bus.subscribed && !b.bus.subscribed, 5_000);
@@ -88,9 +88,9 @@ function busSuite(name: string, urls: () => { first: string; second: string }, o
   });
 }
 
-void describe('Redis bus on the machine\'s Redis', () => {
+describe('Redis bus on the machine\'s Redis', () => {
   const prefix = randomPrefix();
-  void it('delivers to two instances and ignores foreign messages on the channel', async () => {
+  it('delivers to two instances and ignores foreign messages on the channel', async () => {
     const a = new Listener({ url: SYSTEM_REDIS_URL, keyPrefix: prefix });
     const b = new Listener({ url: SYSTEM_REDIS_URL, keyPrefix: prefix });
     const raw = await rawClient(SYSTEM_REDIS_URL);
@@ -108,7 +108,7 @@ void describe('Redis bus on the machine\'s Redis', () => {
     }
   });
 
-  void it('a listener that throws does not starve the others', async () => {
+  it('a listener that throws does not starve the others', async () => {
     const bus = openRedisBus({ url: SYSTEM_REDIS_URL, keyPrefix: prefix });
     const got: number[] = [];
     const warnings: Error[] = [];
@@ -131,7 +131,7 @@ void describe('Redis bus on the machine\'s Redis', () => {
 });
 
 let server: RedisServer;
-void describe('Redis bus on a test-started standalone server', () => {
+describe('Redis bus on a test-started standalone server', () => {
   before(async () => {
     server = await startRedisServer();
   });
@@ -142,7 +142,7 @@ void describe('Redis bus on a test-started standalone server', () => {
     kill: () => server.stop(), revive: () => server.restart(), publishFailsMeanwhile: true,
   });
 
-  void it('publish fails fast while Redis is down', async () => {
+  it('publish fails fast while Redis is down', async () => {
     const bus = openRedisBus({ url: server.url, keyPrefix: randomPrefix() });
     try {
       await server.stop();
@@ -157,7 +157,7 @@ void describe('Redis bus on a test-started standalone server', () => {
 });
 
 let cluster: RedisCluster;
-void describe('Redis bus on a test-started three-master Cluster', () => {
+describe('Redis bus on a test-started three-master Cluster', () => {
   before(async () => {
     cluster = await startRedisCluster();
   });

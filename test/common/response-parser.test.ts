@@ -33,34 +33,34 @@ function parseAllWays(text: string, head = false): { status: number; keepAlive: 
   return first ?? { status: 0, keepAlive: false, end: NEED_MORE };
 }
 
-void test('content-length response, split anywhere', () => {
+test('content-length response, split anywhere', () => {
   const text = 'HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\n\r\nhello';
   assert.deepEqual(parseAllWays(text), { status: 200, keepAlive: true, end: text.length });
 });
 
-void test('header names are matched without regard to case; other headers are skipped', () => {
+test('header names are matched without regard to case; other headers are skipped', () => {
   const text = 'HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\nCONTENT-LENGTH:   3\r\nX-Content-Length: 99\r\n\r\nnop';
   assert.deepEqual(parseAllWays(text), { status: 404, keepAlive: true, end: text.length });
 });
 
-void test('chunked body with extensions and trailers', () => {
+test('chunked body with extensions and trailers', () => {
   const text = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n';
   assert.deepEqual(parseAllWays(text), { status: 200, keepAlive: true, end: text.length });
 });
 
-void test('chunked without trailers', () => {
+test('chunked without trailers', () => {
   const text = 'HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
   assert.deepEqual(parseAllWays(text), { status: 201, keepAlive: true, end: text.length });
 });
 
-void test('Connection: close ends keep-alive; HTTP/1.0 closes unless it says keep-alive', () => {
+test('Connection: close ends keep-alive; HTTP/1.0 closes unless it says keep-alive', () => {
   assert.equal(parseAllWays('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n').keepAlive, false);
   assert.equal(parseAllWays('HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n').keepAlive, true);
   assert.equal(parseAllWays('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n').keepAlive, false);
   assert.equal(parseAllWays('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n').keepAlive, true);
 });
 
-void test('responses without a body: HEAD, 204, 304', () => {
+test('responses without a body: HEAD, 204, 304', () => {
   const head = 'HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n';
   assert.equal(parseAllWays(head, true).end, head.length);
   const noContent = 'HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n';
@@ -69,12 +69,12 @@ void test('responses without a body: HEAD, 204, 304', () => {
   assert.equal(parseAllWays(notModified).end, notModified.length);
 });
 
-void test('an interim 100 Continue is skipped and the final response parsed', () => {
+test('an interim 100 Continue is skipped and the final response parsed', () => {
   const text = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   assert.deepEqual(parseAllWays(text), { status: 200, keepAlive: true, end: text.length });
 });
 
-void test('a body without length runs to the end of the connection', () => {
+test('a body without length runs to the end of the connection', () => {
   const p = new ResponseParser();
   p.reset(false);
   const b = Buffer.from('HTTP/1.1 200 OK\r\n\r\nsome body');
@@ -83,12 +83,12 @@ void test('a body without length runs to the end of the connection', () => {
   assert.equal(p.keepAlive, false);
 });
 
-void test('LF-only line ends are accepted', () => {
+test('LF-only line ends are accepted', () => {
   const text = 'HTTP/1.1 200 OK\nContent-Length: 2\n\nok';
   assert.deepEqual(parseAllWays(text), { status: 200, keepAlive: true, end: text.length });
 });
 
-void test('garbage is malformed, not a hang', () => {
+test('garbage is malformed, not a hang', () => {
   for (const text of ['SSH-2.0-OpenSSH\r\n', 'HTTP/2 200\r\n\r\n', 'HTTP/1.1 2x0 OK\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n',
     'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n']) {
     const p = new ResponseParser();
@@ -98,7 +98,7 @@ void test('garbage is malformed, not a hang', () => {
   }
 });
 
-void test('bytes after a complete response are reported by the returned index', () => {
+test('bytes after a complete response are reported by the returned index', () => {
   const p = new ResponseParser();
   p.reset(false);
   const b = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA');

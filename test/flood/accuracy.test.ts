@@ -5,7 +5,7 @@ import { percentileMs } from '../../src/flood/histogram.ts';
 import { summarize } from '../../src/flood/result.ts';
 import { flood, startServer } from './helpers.ts';
 
-void test('a server with a fixed 20 ms delay is reported with p50 between 20 and 25 ms', async () => {
+test('a server with a fixed 20 ms delay is reported with p50 between 20 and 25 ms', async () => {
   await using srv = await startServer((_req, res) => {
     setTimeout(() => res.end('ok'), 20);
   });
@@ -17,7 +17,7 @@ void test('a server with a fixed 20 ms delay is reported with p50 between 20 and
   assert.ok(s.latency.min >= 15, `nothing much faster than the delay (min ${s.latency.min} ms)`);
 });
 
-void test('open model: a server that stalls once for 1 s shows in the corrected p99 (>= 500 ms); the uncorrected one hides it', async () => {
+test('open model: a server that stalls once for 1 s shows in the corrected p99 (>= 500 ms); the uncorrected one hides it', async () => {
   let first = 0;
   await using srv = await startServer((_req, res) => {
     const now = Date.now();
@@ -37,7 +37,7 @@ void test('open model: a server that stalls once for 1 s shows in the corrected 
   assert.ok(r.counts.waitedForConnection > 100, `requests waited for a connection: ${r.counts.waitedForConnection}`);
 });
 
-void test('the hit count flood reports equals the count the server saw (request-bounded and time-bounded runs)', async () => {
+test('the hit count flood reports equals the count the server saw (request-bounded and time-bounded runs)', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   const byCount = await flood({ url: srv.url, connections: '20', requests: '1000' });
   assert.equal(summarize(byCount).hits, 1000);
@@ -48,7 +48,7 @@ void test('the hit count flood reports equals the count the server saw (request-
   assert.equal(summarize(byTime).hits, srv.hits - before);
 });
 
-void test('open model: the rate is held, and the hit count still matches the server', async () => {
+test('open model: the rate is held, and the hit count still matches the server', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   const r = await flood({ url: srv.url, rate: '400', duration: '2s' });
   const s = summarize(r);
@@ -58,7 +58,7 @@ void test('open model: the rate is held, and the hit count still matches the ser
   assert.equal(r.counts.missedSends, 0);
 });
 
-void test('worker threads: load split over two threads, histograms merged exactly, hits match the server', async () => {
+test('worker threads: load split over two threads, histograms merged exactly, hits match the server', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   const r = await flood({ url: `${srv.url}/t?n={{seq}}`, connections: '8', threads: '2', requests: '2000' });
   const s = summarize(r);
@@ -68,7 +68,7 @@ void test('worker threads: load split over two threads, histograms merged exactl
   assert.equal(r.timeline.reduce((n, e) => n + e.counts.ok, 0), 2000);
 });
 
-void test('a stage ramp sends the integral of its rate', async () => {
+test('a stage ramp sends the integral of its rate', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   // 0 → 400 rps over 1 s is 200 requests, then 200 rps for 0.5 s is 100 more
   const r = await flood({ url: srv.url, stage: ['1s:0-400', '500ms:200'] });
@@ -76,7 +76,7 @@ void test('a stage ramp sends the integral of its rate', async () => {
   assert.ok(hits >= 295 && hits <= 301, `hits ${hits}`);
 });
 
-void test('closed model: think time paces each virtual user', async () => {
+test('closed model: think time paces each virtual user', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   // one user, six requests, 100 ms of thinking between them: at least 500 ms however fast the machine is
   const r = await flood({ url: srv.url, connections: '1', requests: '6', think: '100ms' });

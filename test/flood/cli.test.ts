@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cli, startServer, tempDir } from './helpers.ts';
 
-void test('--help teaches every option with its default, the templates, and examples', async () => {
+test('--help teaches every option with its default, the templates, and examples', async () => {
   const r = await cli(['--help']);
   assert.equal(r.code, 0);
   for (const flag of ['--connections', '--duration', '--requests', '--think', '--rate', '--stage', '--method', '--header', '--body',
@@ -19,7 +19,7 @@ void test('--help teaches every option with its default, the templates, and exam
   }
 });
 
-void test('a mistyped flag is a usage error (exit 2) that suggests the right one', async () => {
+test('a mistyped flag is a usage error (exit 2) that suggests the right one', async () => {
   const r = await cli(['http://127.0.0.1:1/', '--conections', '5']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown option '--conections' \(did you mean --connections\?\)/);
@@ -28,13 +28,13 @@ void test('a mistyped flag is a usage error (exit 2) that suggests the right one
   assert.match(noUrl.stderr, /no URL given/);
 });
 
-void test('a malformed threshold is a usage error (exit 2) with a clear message', async () => {
+test('a malformed threshold is a usage error (exit 2) with a clear message', async () => {
   const r = await cli(['http://127.0.0.1:1/', '--threshold', 'p99<fast']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--threshold 'p99<fast': 'fast' is not a duration/);
 });
 
-void test('a threshold breach is printed plainly and exits 1; a met threshold exits 0', async () => {
+test('a threshold breach is printed plainly and exits 1; a met threshold exits 0', async () => {
   await using srv = await startServer((_req, res) => {
     setTimeout(() => res.end('ok'), 20);
   });
@@ -47,7 +47,7 @@ void test('a threshold breach is printed plainly and exits 1; a met threshold ex
   assert.match(met.stdout, /pass\s+p99<5s/);
 });
 
-void test('the summary has the reference table, the percentiles and a verdict; no progress line off a terminal', async () => {
+test('the summary has the reference table, the percentiles and a verdict; no progress line off a terminal', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   const r = await cli([`${srv.url}/data?user_id={{int 1 100000}}`, '-c', '4', '-d', '1s']);
   assert.equal(r.code, 0, r.stderr);
@@ -58,7 +58,7 @@ void test('the summary has the reference table, the percentiles and a verdict; n
   assert.doesNotMatch(r.stdout, /\r|\x1b\[/);
 });
 
-void test('--json on two runs, then merge: one exact report, JSON and self-contained HTML', async () => {
+test('--json on two runs, then merge: one exact report, JSON and self-contained HTML', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   await using dir = await tempDir();
   const a = join(dir.path, 'a.json');
@@ -82,7 +82,7 @@ void test('--json on two runs, then merge: one exact report, JSON and self-conta
   assert.doesNotMatch(page, /<script|<link|src=|@import|url\(/i, 'no external resources');
 });
 
-void test('--json - writes the JSON to stdout and the summary to stderr', async () => {
+test('--json - writes the JSON to stdout and the summary to stderr', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   const r = await cli([srv.url, '-c', '1', '-n', '5', '--json', '-']);
   assert.equal(r.code, 0);
@@ -91,7 +91,7 @@ void test('--json - writes the JSON to stdout and the summary to stderr', async 
   assert.match(r.stderr, /Hits/);
 });
 
-void test('--strict fails a generator-bound result; a merged result keeps the verdict', async () => {
+test('--strict fails a generator-bound result; a merged result keeps the verdict', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   await using dir = await tempDir();
   const a = join(dir.path, 'a.json');
@@ -111,7 +111,7 @@ void test('--strict fails a generator-bound result; a merged result keeps the ve
   assert.match(strict.stdout, /FAILED \(--strict\)/);
 });
 
-void test('--matrix runs every axis combination and prints one comparison row per scenario', async () => {
+test('--matrix runs every axis combination and prints one comparison row per scenario', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   await using dir = await tempDir();
   const file = join(dir.path, 'matrix.json');
@@ -138,7 +138,7 @@ void test('--matrix runs every axis combination and prints one comparison row pe
   assert.match(bad.stderr, /unknown option 'conections'/);
 });
 
-void test('--bail stops the run and exits 1', async () => {
+test('--bail stops the run and exits 1', async () => {
   await using srv = await startServer((_req, res) => {
     res.statusCode = 503;
     res.end();

@@ -10,7 +10,7 @@ import { summarize } from '../../src/flood/result.ts';
 import { freePort } from '../../src/common/processes.ts';
 import { flood, startRawServer, startServer, tempDir } from './helpers.ts';
 
-void test('refused: nothing listens on the port', async () => {
+test('refused: nothing listens on the port', async () => {
   const port = await freePort(); // nothing listens on it
   const r = await flood({ url: `http://127.0.0.1:${port}/`, connections: '2', duration: '300ms' });
   assert.ok(r.counts.failures.refused > 0);
@@ -18,7 +18,7 @@ void test('refused: nothing listens on the port', async () => {
   assert.equal(summarize(r).errors, summarize(r).hits);
 });
 
-void test('response timeout: connected, but the server never answers', async () => {
+test('response timeout: connected, but the server never answers', async () => {
   await using srv = await startServer(() => {
     // never answers
   });
@@ -30,7 +30,7 @@ void test('response timeout: connected, but the server never answers', async () 
   assert.equal(r.histograms.success.totalCount, 0);
 });
 
-void test('connect timeout: TCP connects but the TLS handshake never completes', async () => {
+test('connect timeout: TCP connects but the TLS handshake never completes', async () => {
   await using srv = await startRawServer(() => {
     // accepts the TCP connection, never answers the ClientHello
   });
@@ -39,7 +39,7 @@ void test('connect timeout: TCP connects but the TLS handshake never completes',
   assert.equal(summarize(r).timeouts, 2);
 });
 
-void test('reset: the server resets the connection', async () => {
+test('reset: the server resets the connection', async () => {
   await using srv = await startRawServer((socket) => {
     socket.once('data', () => socket.resetAndDestroy());
   });
@@ -47,7 +47,7 @@ void test('reset: the server resets the connection', async () => {
   assert.equal(r.counts.failures.reset, 6);
 });
 
-void test('closed: the server closes the connection before answering', async () => {
+test('closed: the server closes the connection before answering', async () => {
   await using srv = await startRawServer((socket) => {
     socket.once('data', () => socket.end());
   });
@@ -55,7 +55,7 @@ void test('closed: the server closes the connection before answering', async () 
   assert.equal(r.counts.failures.closed, 3);
 });
 
-void test('protocol: the bytes that come back are not HTTP', async () => {
+test('protocol: the bytes that come back are not HTTP', async () => {
   await using srv = await startRawServer((socket) => {
     socket.once('data', () => socket.write('SSH-2.0-OpenSSH_9.2\r\n'));
   });
@@ -63,7 +63,7 @@ void test('protocol: the bytes that come back are not HTTP', async () => {
   assert.equal(r.counts.failures.protocol, 2);
 });
 
-void test('status codes are counted one by one; error statuses are errors with their own latency', async () => {
+test('status codes are counted one by one; error statuses are errors with their own latency', async () => {
   let n = 0;
   await using srv = await startServer((_req, res) => {
     n++;
@@ -79,7 +79,7 @@ void test('status codes are counted one by one; error statuses are errors with t
   assert.equal(summarize(lenient).errors, 25);
 });
 
-void test('error codes map to kinds', () => {
+test('error codes map to kinds', () => {
   const e = (code: string): Error => Object.assign(new Error(code), { code });
   assert.equal(classifySocketError(e('ECONNREFUSED'), false), 'refused');
   assert.equal(classifySocketError(e('ECONNRESET'), false), 'reset');
@@ -96,7 +96,7 @@ function openssl(args: string[]): Promise<boolean> {
   return new Promise((resolve) => execFile('openssl', args, (err) => resolve(err === null)));
 }
 
-void test('TLS: a self-signed certificate fails as tls, and --insecure accepts it (new connection per request too)', async (t) => {
+test('TLS: a self-signed certificate fails as tls, and --insecure accepts it (new connection per request too)', async (t) => {
   await using dir = await tempDir();
   const key = join(dir.path, 'key.pem');
   const cert = join(dir.path, 'cert.pem');
@@ -127,7 +127,7 @@ void test('TLS: a self-signed certificate fails as tls, and --insecure accepts i
   assert.equal(fresh.histograms.connect.totalCount, 20);
 });
 
-void test('--new-connection over plain HTTP opens one connection per request and says Connection: close', async () => {
+test('--new-connection over plain HTTP opens one connection per request and says Connection: close', async () => {
   const seen: string[] = [];
   await using srv = await startServer((req, res) => {
     seen.push(req.headers.connection ?? '');
@@ -139,7 +139,7 @@ void test('--new-connection over plain HTTP opens one connection per request and
   assert.ok(seen.every((c) => c === 'close'));
 });
 
-void test('--bail stops a run whose error rate runs away', async () => {
+test('--bail stops a run whose error rate runs away', async () => {
   await using srv = await startServer((_req, res) => {
     res.statusCode = 500;
     res.end('no');

@@ -10,7 +10,7 @@ import { parseDuration } from '../../src/flood/units.ts';
 import { UsageError } from '../../src/flood/usage.ts';
 import { verdict } from '../../src/flood/verdict.ts';
 
-void test('thresholds parse: percentiles, max, mean, errors, timeouts, rps', () => {
+test('thresholds parse: percentiles, max, mean, errors, timeouts, rps', () => {
   assert.deepEqual(parseThreshold('p99<50ms'), { source: 'p99<50ms', metric: 'latency', stat: 99, op: '<', value: 50 });
   assert.deepEqual(parseThreshold('p99.9 <= 0.2s'), { source: 'p99.9 <= 0.2s', metric: 'latency', stat: 99.9, op: '<=', value: 200 });
   assert.deepEqual(parseThreshold('max<1s'), { source: 'max<1s', metric: 'latency', stat: 'max', op: '<', value: 1000 });
@@ -21,7 +21,7 @@ void test('thresholds parse: percentiles, max, mean, errors, timeouts, rps', () 
   assert.deepEqual(parseThreshold('rps>=5k'), { source: 'rps>=5k', metric: 'rps', op: '>=', value: 5000 });
 });
 
-void test('malformed thresholds are usage errors with a clear message', () => {
+test('malformed thresholds are usage errors with a clear message', () => {
   const cases: [string, RegExp][] = [
     ['p99', /METRIC OP VALUE/],
     ['p99<50', /give the latency a unit, e\.g\. 50ms/],
@@ -54,14 +54,14 @@ function result(latenciesMs: number[], failures = 0, timeline: SecondEntry[] = [
   };
 }
 
-void test('thresholds evaluate against the result; a run with no successes fails every latency threshold', () => {
+test('thresholds evaluate against the result; a run with no successes fails every latency threshold', () => {
   const r = result([...Array(99).fill(10), 100], 1);
   const outcomes = evaluateThresholds(['p50<20ms', 'p99<50ms', 'max<=100ms', 'errors<0.5%', 'errors<=1', 'rps>50'].map(parseThreshold), r);
   assert.deepEqual(outcomes.map((o) => o.passed), [true, true, true, false, true, true]);
   assert.equal(evaluateThresholds([parseThreshold('p99<1s')], result([]))[0]?.passed, false);
 });
 
-void test('options: defaults, models, and contradictions refused', () => {
+test('options: defaults, models, and contradictions refused', () => {
   const closed = resolveOptions({ url: 'http://x/' });
   assert.equal(closed.model, 'closed');
   assert.equal(closed.connections, 10);
@@ -90,7 +90,7 @@ void test('options: defaults, models, and contradictions refused', () => {
   }
 });
 
-void test('durations', () => {
+test('durations', () => {
   assert.equal(parseDuration('1m30s', 'x'), 90_000);
   assert.equal(parseDuration('250ms', 'x'), 250);
   assert.equal(parseDuration('800us', 'x'), 0.8);
@@ -98,7 +98,7 @@ void test('durations', () => {
   assert.throws(() => parseDuration('5 s', 'x'), UsageError);
 });
 
-void test('schedule: a ramp and a hold put each request at the moment the rate integral reaches it', () => {
+test('schedule: a ramp and a hold put each request at the moment the rate integral reaches it', () => {
   const s = new Schedule([parseStage('10s:0-5000'), parseStage('60s:5000')]);
   assert.equal(s.totalCount, 25_000 + 300_000);
   // 250·t² requests by t seconds during the ramp: request 2,500 is due at √10 s
@@ -121,7 +121,7 @@ function second(i: number, cpu: number, elu: number, loopDelayP99 = 1): SecondEn
   };
 }
 
-void test('verdict: trustworthy, generator-bound from the second it saturates, and a lone hiccup is not a trend', () => {
+test('verdict: trustworthy, generator-bound from the second it saturates, and a lone hiccup is not a trend', () => {
   const calm = verdict(result([1], 0, [0, 1, 2, 3].map((i) => second(i, 0.3, 0.4))));
   assert.equal(calm.trustworthy, true);
   assert.match(calm.text, /^TRUSTWORTHY/);

@@ -81,7 +81,7 @@ function roundTrip(r: FloodResult): FloodResult {
   return resultFromJson(JSON.parse(JSON.stringify(resultToJson(r, TOOL, []))), 'test.json');
 }
 
-void test('JSON round trip keeps counts, histograms and timeline exactly', () => {
+test('JSON round trip keeps counts, histograms and timeline exactly', () => {
   const { result } = syntheticResult(1, 1_700_000_000_000, 3);
   const back = roundTrip(result);
   assert.deepEqual(back.counts, result.counts);
@@ -96,7 +96,7 @@ void test('JSON round trip keeps counts, histograms and timeline exactly', () =>
   assert.deepEqual(Object.keys(doc).at(-1), 'verdict', 'the JSON ends with the verdict');
 });
 
-void test('merge is exact: the merged histogram equals the histogram of the union of all values', () => {
+test('merge is exact: the merged histogram equals the histogram of the union of all values', () => {
   const a = syntheticResult(1, 1_700_000_000_000, 3);
   const b = syntheticResult(2, 1_700_000_000_400, 4);
   const c = syntheticResult(3, 1_700_000_000_900, 2);
@@ -117,13 +117,13 @@ void test('merge is exact: the merged histogram equals the histogram of the unio
   assert.notEqual(summarize(merged).latency.p99, avg);
 });
 
-void test('reading refuses what is not a flood result, naming the file', () => {
+test('reading refuses what is not a flood result, naming the file', () => {
   assert.throws(() => resultsFromText('not json', 'x.json'), (e: unknown) => e instanceof UsageError && /x\.json: not JSON/.test(e.message));
   assert.throws(() => resultsFromText('{"schema":"other"}', 'y.json'), /y\.json: not a flood result/);
   assert.throws(() => resultsFromText(JSON.stringify({ schema: SCHEMA, version: 99 }), 'z.json'), /schema version 99/);
 });
 
-void test('real runs: JSON out, merged, equal the sum of their histograms', async () => {
+test('real runs: JSON out, merged, equal the sum of their histograms', async () => {
   await using srv = await startServer((_req, res) => {
     setTimeout(() => res.end('ok'), Math.random() * 4);
   });

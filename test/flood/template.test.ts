@@ -16,31 +16,31 @@ function render(source: string, n: number, thread = 0, threads = 1): string[] {
   });
 }
 
-void test('{{int MIN MAX}} stays within its range and reaches both ends', () => {
+test('{{int MIN MAX}} stays within its range and reaches both ends', () => {
   const values = render('{{int 1 5}}', 2000).map(Number);
   assert.ok(values.every((v) => Number.isInteger(v) && v >= 1 && v <= 5));
   assert.deepEqual([...new Set(values)].sort(), [1, 2, 3, 4, 5]);
 });
 
-void test('{{pick}} picks only listed values, quoted ones with spaces', () => {
+test('{{pick}} picks only listed values, quoted ones with spaces', () => {
   const values = new Set(render('{{pick a "b c" d}}', 500));
   assert.deepEqual([...values].sort(), ['a', 'b c', 'd']);
 });
 
-void test('{{seq}} counts, with start and step; the same seq twice in a request gives the same value', () => {
+test('{{seq}} counts, with start and step; the same seq twice in a request gives the same value', () => {
   assert.deepEqual(render('{{seq}}', 3), ['1', '2', '3']);
   assert.deepEqual(render('{{seq 10 5}}', 3), ['10', '15', '20']);
   assert.deepEqual(render('/u/{{seq 1}}?again={{seq 1}}', 2), ['/u/1?again=1', '/u/2?again=2']);
 });
 
-void test('{{seq}} interleaves across threads so values stay unique', () => {
+test('{{seq}} interleaves across threads so values stay unique', () => {
   const t0 = render('{{seq 1}}', 3, 0, 2);
   const t1 = render('{{seq 1}}', 3, 1, 2);
   assert.deepEqual(t0, ['1', '3', '5']);
   assert.deepEqual(t1, ['2', '4', '6']);
 });
 
-void test('{{csv FILE COLUMN}} reads rows in order by name or position, columns of one file stay on one row', async () => {
+test('{{csv FILE COLUMN}} reads rows in order by name or position, columns of one file stay on one row', async () => {
   await using dir = await tempDir();
   const file = join(dir.path, 'users.csv');
   await writeFile(file, 'id,name\n7,"Ada, Countess"\n8,Linus\n');
@@ -50,13 +50,13 @@ void test('{{csv FILE COLUMN}} reads rows in order by name or position, columns 
   assert.throws(() => parseTemplate(`{{csv ${join(dir.path, 'missing.csv')} id}}`, 'URL'), /cannot read/);
 });
 
-void test('{{uuid}} gives a fresh UUID each time', () => {
+test('{{uuid}} gives a fresh UUID each time', () => {
   const values = render('{{uuid}}', 50);
   assert.equal(new Set(values).size, 50);
   assert.match(values[0] ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
-void test('malformed templates are usage errors that say what is wrong', () => {
+test('malformed templates are usage errors that say what is wrong', () => {
   const cases: [string, RegExp][] = [
     ['{{int 1}}', /takes two numbers/],
     ['{{int 5 1}}', /MAX is smaller than MIN/],
@@ -71,13 +71,13 @@ void test('malformed templates are usage errors that say what is wrong', () => {
   }
 });
 
-void test('values that would break the request line are percent-encoded in the URL, paths kept', () => {
+test('values that would break the request line are percent-encoded in the URL, paths kept', () => {
   assert.equal(encodeTargetValue('New York'), 'New%20York');
   assert.equal(encodeTargetValue('a/b?c=d&e=%20'), 'a/b?c=d&e=%20');
   assert.equal(encodeTargetValue('é"<>'), '%C3%A9%22%3C%3E');
 });
 
-void test('a request without templates is pre-built once; a templated one is rendered per request', () => {
+test('a request without templates is pre-built once; a templated one is rendered per request', () => {
   const plain = new RequestFactory(buildRequestSpec({ url: 'http://h:81/a?b=1', headers: ['x-a: 1'] }).spec);
   assert.ok(plain.prebuilt);
   assert.equal(plain.prebuilt.toString(), 'GET /a?b=1 HTTP/1.1\r\nHost: h:81\r\nx-a: 1\r\nUser-Agent: floodgate-flood\r\n\r\n');
@@ -87,7 +87,7 @@ void test('a request without templates is pre-built once; a templated one is ren
   assert.match(templated.render(), /^POST \/u\/2 [^]*Content-Length: 7\r\n\r\n\{"n":2\}$/);
 });
 
-void test('URLs: defaults, IPv6, and templates refused in the host', () => {
+test('URLs: defaults, IPv6, and templates refused in the host', () => {
   assert.deepEqual(parseTarget('https://example.com').target, { protocol: 'https:', hostname: 'example.com', port: 443, host: 'example.com', url: 'https://example.com' });
   assert.equal(parseTarget('http://[::1]:8080/x').target.hostname, '::1');
   assert.equal(parseTarget('http://h?q=1').path, '/?q=1');
@@ -95,7 +95,7 @@ void test('URLs: defaults, IPv6, and templates refused in the host', () => {
   assert.throws(() => parseTarget('ftp://h/'), /not an http/);
 });
 
-void test('end to end: the server receives expanded, in-range values', async () => {
+test('end to end: the server receives expanded, in-range values', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'), { keepTargets: true });
   const r = await flood({ url: `${srv.url}/data?user_id={{int 1 100}}&n={{seq 1}}&c={{pick red green}}`, connections: '4', requests: '200' });
   assert.equal(r.counts.ok, 200);

@@ -11,7 +11,7 @@ const DEADLINE_MS = 1000;
 /** Reconnecting (postgres.js waits a moment before it redials) and replaying take longer than one NOTIFY. */
 const CATCH_UP_MS = 3000;
 
-void describe('change feed from other writers (plain SQL on PostgreSQL)', () => {
+describe('change feed from other writers (plain SQL on PostgreSQL)', () => {
   const res = new Resources();
   let schema: PgSchema;
   let servers: Served[];
@@ -53,7 +53,7 @@ void describe('change feed from other writers (plain SQL on PostgreSQL)', () => 
     return Math.max(...times);
   }
 
-  void it('UPDATE, INSERT and DELETE by plain SQL are served fresh by every instance within 1 s', async (t) => {
+  it('UPDATE, INSERT and DELETE by plain SQL are served fresh by every instance within 1 s', async (t) => {
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
       const key = `sql-update-${i}`;
@@ -72,7 +72,7 @@ void describe('change feed from other writers (plain SQL on PostgreSQL)', () => 
     t.diagnostic(`plain SQL write → fresh on both instances: median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
   });
 
-  void it('changes made while the listening connections were killed (pg_terminate_backend) are caught up on reconnect', async (t) => {
+  it('changes made while the listening connections were killed (pg_terminate_backend) are caught up on reconnect', async (t) => {
     const keys = Array.from({ length: 5 }, (_, i) => `gap-${i}`);
     for (const key of keys) await cachedEverywhere(key, 'before the gap');
     const listeners = `application_name = 'floodgate-listen' AND query = 'LISTEN "${schema.name}_changes"'`;

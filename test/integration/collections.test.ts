@@ -11,7 +11,7 @@ import { serve, serveExpectingExit, type Served } from '../support/serve.ts';
 import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
 import { del, pgArgs, pgSchema, put, read, Resources, SERVER_ENV, within, type PgSchema } from './helpers.ts';
 
-void describe('collections over existing tables (--collections FILE, PostgreSQL)', () => {
+describe('collections over existing tables (--collections FILE, PostgreSQL)', () => {
   const res = new Resources();
   let schema: PgSchema;
   let redis: RedisServer;
@@ -40,7 +40,7 @@ void describe('collections over existing tables (--collections FILE, PostgreSQL)
   });
   after(() => res.dispose());
 
-  void it('serves a row of the table with the collection\'s content type and TTL, from memory on the next read', async () => {
+  it('serves a row of the table with the collection\'s content type and TTL, from memory on the next read', async () => {
     const first = await read(srv.url, 'recs', '42');
     assert.equal(first.status, 200);
     assert.deepEqual(JSON.parse(first.body), { items: ['a', 'b'] });
@@ -54,7 +54,7 @@ void describe('collections over existing tables (--collections FILE, PostgreSQL)
     assert.equal((await read(srv.url, 'recs', 'not-a-number')).status, 404, 'a key that cannot be a user_id: 404, not an error');
   });
 
-  void it('goes through the Redis tier too: the row is cached in Redis for every instance', async () => {
+  it('goes through the Redis tier too: the row is cached in Redis for every instance', async () => {
     assert.equal((await read(srv.url, 'recs', '7')).status, 200);
     const raw = new Redis(redis.url);
     try {
@@ -66,7 +66,7 @@ void describe('collections over existing tables (--collections FILE, PostgreSQL)
     }
   });
 
-  void it('picks up a change of the table after its own TTL (1 s), not before', async (t) => {
+  it('picks up a change of the table after its own TTL (1 s), not before', async (t) => {
     const first = await read(srv.url, 'recs', '8');
     assert.equal(first.headers.get('x-cache'), 'miss');
     const filled = performance.now();
@@ -81,7 +81,7 @@ void describe('collections over existing tables (--collections FILE, PostgreSQL)
     assert.ok(took !== undefined, 'the change of the table was never served');
   });
 
-  void it('is read-only: PUT and DELETE answer 405 FG_ERR_READ_ONLY_COLLECTION', async () => {
+  it('is read-only: PUT and DELETE answer 405 FG_ERR_READ_ONLY_COLLECTION', async () => {
     for (const answer of [await put(srv.url, 'recs', '42', '{}', 'application/json'), await del(srv.url, 'recs', '42')]) {
       assert.equal(answer.status, 405);
       assert.equal((JSON.parse(answer.body) as { error: { code: string } }).error.code, 'FG_ERR_READ_ONLY_COLLECTION');
@@ -98,7 +98,7 @@ void describe('collections over existing tables (--collections FILE, PostgreSQL)
     ['no key parameter', 'SELECT payload FROM "<schema>".recommendations LIMIT 1', /parameter/i],
   ];
   for (const [what, query, problem] of bad) {
-    void it(`${what} stops the server at start, with a message naming the problem`, async () => {
+    it(`${what} stops the server at start, with a message naming the problem`, async () => {
       const file = await collectionsFile(`bad-${what.replaceAll(' ', '-')}.json`, { broken: { query: query.replace('<schema>', schema.name) } });
       const out = await serveExpectingExit({ args: [...pgArgs(schema.name), '--collections', file], env: SERVER_ENV });
       assert.notEqual(out.code, 0, `exit status ${out.code}`);

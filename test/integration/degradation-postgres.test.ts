@@ -49,7 +49,7 @@ function errorCode(a: Answer): string | undefined {
   }
 }
 
-void describe('PostgreSQL unreachable (TCP proxy cut, then frozen)', () => {
+describe('PostgreSQL unreachable (TCP proxy cut, then frozen)', () => {
   const res = new Resources();
   let schema: PgSchema;
   let proxy: TcpProxy;
@@ -71,7 +71,7 @@ void describe('PostgreSQL unreachable (TCP proxy cut, then frozen)', () => {
   });
   after(() => res.dispose());
 
-  void it('cached keys answer, uncached ones and writes get 503 + Retry-After, /readyz tells, nothing acknowledged is lost', async (t) => {
+  it('cached keys answer, uncached ones and writes get 503 + Retry-After, /readyz tells, nothing acknowledged is lost', async (t) => {
     for (let i = 0; i < 5; i++) assert.equal((await put(mem.url, 'news', `hot-${i}`, `hot ${i}`)).status, 200);
     for (let i = 0; i < 5; i++) {
       assert.equal((await read(mem.url, 'news', `hot-${i}`)).status, 200);

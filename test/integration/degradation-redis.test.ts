@@ -13,7 +13,7 @@ const USERS = 5000;
 const redisHits = (srv: Served): Promise<number> => metric(srv.url, 'floodgate_cache_lookups_total', { tier: 'redis', outcome: 'hit' });
 const storeReads = (srv: Served): Promise<number> => metric(srv.url, 'floodgate_store_queries_total', { op: 'get' });
 
-void describe('Redis stopped under load', () => {
+describe('Redis stopped under load', () => {
   const res = new Resources();
   let redis: RedisServer;
   let srv: Served;
@@ -28,7 +28,7 @@ void describe('Redis stopped under load', () => {
   });
   after(() => res.dispose());
 
-  void it('reads answer 200 throughout; Redis is used again once it is back', async (t) => {
+  it('reads answer 200 throughout; Redis is used again once it is back', async (t) => {
     const load = new Load(srv.url, () => `/data?user_id=${1 + Math.floor(Math.random() * USERS)}`);
     try {
       const hitsUp = await within(5000, async () => (await redisHits(srv)) > 200, 50);

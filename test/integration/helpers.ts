@@ -4,7 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 
-export const PG_URL = process.env.FG_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { PG_URL } from '../support/app.ts';
+
+/** The test database: FLOODGATE_TEST_DATABASE_URL, read in one place (test/support/app.ts). */
+export { PG_URL };
 export const ADMIN_TOKEN = 'it-admin-token';
 /** The environment every test server gets: writes enabled with ADMIN_TOKEN. */
 export const SERVER_ENV = { FLOODGATE_ADMIN_TOKEN: ADMIN_TOKEN };

@@ -11,7 +11,7 @@ import { del, median, pgArgs, pgSchema, put, read, Resources, SERVER_ENV, within
 const DEADLINE_MS = 1000;
 const TRIALS = 10;
 
-void describe('invalidation across two instances (PostgreSQL + Redis)', () => {
+describe('invalidation across two instances (PostgreSQL + Redis)', () => {
   const res = new Resources();
   let schema: PgSchema;
   let redis: RedisServer;
@@ -48,7 +48,7 @@ void describe('invalidation across two instances (PostgreSQL + Redis)', () => {
     return took;
   }
 
-  void it('a PUT on one instance is read on the other within 1 s, in both directions', async (t) => {
+  it('a PUT on one instance is read on the other within 1 s, in both directions', async (t) => {
     const times: number[] = [];
     for (let i = 0; i < TRIALS; i++) {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a];
@@ -57,7 +57,7 @@ void describe('invalidation across two instances (PostgreSQL + Redis)', () => {
     t.diagnostic(`PUT→visible on the other instance, ${TRIALS} trials: median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
   });
 
-  void it('a DELETE on one instance is a 404 on the other within 1 s', async (t) => {
+  it('a DELETE on one instance is a 404 on the other within 1 s', async (t) => {
     const times: number[] = [];
     for (let i = 0; i < 4; i++) {
       const key = `del-${i}`;
@@ -72,7 +72,7 @@ void describe('invalidation across two instances (PostgreSQL + Redis)', () => {
     t.diagnostic(`DELETE→404 on the other instance: median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
   });
 
-  void it('a late or repeated invalidation (Redis bus or PostgreSQL NOTIFY) never replaces newer content with older', async () => {
+  it('a late or repeated invalidation (Redis bus or PostgreSQL NOTIFY) never replaces newer content with older', async () => {
     const key = 'versioned';
     const v1 = JSON.parse((await put(a.url, 'news', key, 'first')).body) as { version: number };
     const v2 = JSON.parse((await put(a.url, 'news', key, 'second')).body) as { version: number };

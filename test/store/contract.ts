@@ -7,7 +7,7 @@ import type { Store } from '../../src/store/store.ts';
 
 /** Runs the contract against a fresh store from `make` (one per suite; each test uses its own collection). */
 export function storeContract(name: string, make: () => Promise<Store>): void {
-  void describe(`Store contract: ${name}`, () => {
+  describe(`Store contract: ${name}`, () => {
     let store: Store;
     let n = 0;
     /** A collection no other test touches, so tests stay independent within one store. */
@@ -23,13 +23,13 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       await store.close();
     });
 
-    void it('has a kind and answers ping', async () => {
+    it('has a kind and answers ping', async () => {
       assert.equal(typeof store.kind, 'string');
       assert.ok(store.kind.length > 0);
       await store.ping();
     });
 
-    void it('round-trips arbitrary bytes, including non-UTF-8 and empty bodies, with their content type', async () => {
+    it('round-trips arbitrary bytes, including non-UTF-8 and empty bodies, with their content type', async () => {
       const c = fresh();
       const bytes = Buffer.concat([Buffer.from([0x00, 0xff, 0xfe, 0xc3, 0x28, 0x80]), randomBytes(4096)]);
       const put = await store.put(w(c, 'bin', bytes, 'application/octet-stream'));
@@ -50,7 +50,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal(empty?.contentType, 'application/json; charset=utf-8');
     });
 
-    void it('keeps keys distinct per collection and answers undefined for an absent key', async () => {
+    it('keeps keys distinct per collection and answers undefined for an absent key', async () => {
       const [a, b] = [fresh(), fresh()];
       await store.put(w(a, 'k', 'in a'));
       assert.equal(await store.get(b, 'k'), undefined);
@@ -58,7 +58,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal((await store.get(a, 'k'))?.body.toString(), 'in a');
     });
 
-    void it('hands out strictly increasing versions, and an overwrite replaces body, type and version', async () => {
+    it('hands out strictly increasing versions, and an overwrite replaces body, type and version', async () => {
       const c = fresh();
       const first = await store.put(w(c, 'k', 'one', 'text/plain'));
       const other = await store.put(w(c, 'other', 'x'));
@@ -72,7 +72,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal(await store.count(c), 2);
     });
 
-    void it('delete returns a change with a newer version; get and count then miss it; a second delete is undefined', async () => {
+    it('delete returns a change with a newer version; get and count then miss it; a second delete is undefined', async () => {
       const c = fresh();
       const put = await store.put(w(c, 'k', 'v'));
       const change = await store.delete(c, 'k');
@@ -88,7 +88,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal((await store.get(c, 'k'))?.body.toString(), 'back');
     });
 
-    void it('putMany writes a batch in order with consecutive-or-increasing versions', async () => {
+    it('putMany writes a batch in order with consecutive-or-increasing versions', async () => {
       const c = fresh();
       const writes = Array.from({ length: 500 }, (_, i) => w(c, `k${i}`, `body ${i}`));
       const changes = await store.putMany(writes);
@@ -105,7 +105,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.deepEqual(await store.putMany([]), []);
     });
 
-    void it('putMany is all or nothing: a failing record rolls back the whole batch', async () => {
+    it('putMany is all or nothing: a failing record rolls back the whole batch', async () => {
       const c = fresh();
       await store.put(w(c, 'k1', 'before'));
       const max = await store.maxVersion();
@@ -120,7 +120,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal(await store.count(c), 2);
     });
 
-    void it('count counts one collection or all', async () => {
+    it('count counts one collection or all', async () => {
       const [a, b] = [fresh(), fresh()];
       const before = await store.count();
       await store.putMany([w(a, '1', 'x'), w(a, '2', 'x'), w(b, '1', 'x')]);
@@ -130,7 +130,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal(await store.count(), before + 3);
     });
 
-    void it('hasAny says whether a collection holds a record, and turns false once its last record is deleted', async () => {
+    it('hasAny says whether a collection holds a record, and turns false once its last record is deleted', async () => {
       const [a, b] = [fresh(), fresh()];
       await store.put(w(a, '1', 'x'));
       assert.deepEqual([await store.hasAny(a), await store.hasAny(b)], [true, false]);
@@ -138,7 +138,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal(await store.hasAny(a), false, 'a tombstone is not a record');
     });
 
-    void it('recentKeys lists the keys of the records written last, newest first, without deleted ones', async () => {
+    it('recentKeys lists the keys of the records written last, newest first, without deleted ones', async () => {
       const c = fresh();
       await store.putMany([w(c, 'old', 'x'), w(c, 'mid', 'x'), w(c, 'gone', 'x')]);
       await store.put(w(c, 'new', 'x'));
@@ -149,7 +149,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.equal((await store.recentKeys(1000)).filter((r) => r.collection === c).length, 3);
     });
 
-    void it('changesSince reports puts and deletes oldest first, honours the limit, and maxVersion is the newest', async () => {
+    it('changesSince reports puts and deletes oldest first, honours the limit, and maxVersion is the newest', async () => {
       const c = fresh();
       const since = await store.maxVersion();
       const a = await store.put(w(c, 'a', '1'));
@@ -172,7 +172,7 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.deepEqual(await store.changesSince(del.version, 10), []);
     });
 
-    void it('stores keys and collections with unicode and punctuation exactly', async () => {
+    it('stores keys and collections with unicode and punctuation exactly', async () => {
       const c = fresh();
       const keys = ['ü/ß?&=#', "it's", 'a b', 'x'.repeat(256), '%', '_'];
       await store.putMany(keys.map((k) => w(c, k, k)));
@@ -184,8 +184,8 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
 
 /** Closing is part of the contract: after close, calls reject instead of hanging. */
 export function storeCloseContract(name: string, make: () => Promise<Store>): void {
-  void describe(`Store contract: ${name} close`, () => {
-    void it('close resolves, is idempotent, and later calls reject', async () => {
+  describe(`Store contract: ${name} close`, () => {
+    it('close resolves, is idempotent, and later calls reject', async () => {
       const store = await make();
       await store.ping();
       await store.close();

@@ -20,8 +20,8 @@ after(async () => {
   }
 });
 
-void describe('openStore', () => {
-  void it('an empty databaseUrl opens SQLite at <dataDir>/floodgate.db', async () => {
+describe('openStore', () => {
+  it('an empty databaseUrl opens SQLite at <dataDir>/floodgate.db', async () => {
     const store = await openStore({ databaseUrl: '', dataDir: join(dir, 'data') });
     try {
       assert.equal(store.kind, 'sqlite');
@@ -31,7 +31,7 @@ void describe('openStore', () => {
     }
   });
 
-  void it('a postgres:// or postgresql:// URL opens PostgreSQL in the given schema', async () => {
+  it('a postgres:// or postgresql:// URL opens PostgreSQL in the given schema', async () => {
     for (const url of [PG_URL, PG_URL.replace(/^postgres:/, 'postgresql:')]) {
       const store = await openStore({ databaseUrl: url, dataDir: dir, poolSize: 2, queueTimeoutMs: 2000, schema });
       try {
@@ -45,7 +45,7 @@ void describe('openStore', () => {
     assert.equal(row?.n, 1);
   });
 
-  void it('any other URL is a clear error that does not echo the URL (it may hold a password)', async () => {
+  it('any other URL is a clear error that does not echo the URL (it may hold a password)', async () => {
     await assert.rejects(openStore({ databaseUrl: 'mysql://u:secret@h/db', dataDir: dir }), (err: unknown) => {
       assert.ok(err instanceof Error);
       assert.match(err.message, /postgres:\/\/ or postgresql:\/\//);
@@ -54,12 +54,12 @@ void describe('openStore', () => {
     });
   });
 
-  void it('rejects a pool size or deadline that cannot work', async () => {
+  it('rejects a pool size or deadline that cannot work', async () => {
     await assert.rejects(openStore({ databaseUrl: PG_URL, dataDir: dir, poolSize: 0 }), RangeError);
     await assert.rejects(openStore({ databaseUrl: PG_URL, dataDir: dir, queueTimeoutMs: 0 }), RangeError);
   });
 
-  void it('an unreachable PostgreSQL rejects with StoreUnavailableError', async () => {
+  it('an unreachable PostgreSQL rejects with StoreUnavailableError', async () => {
     await assert.rejects(openStore({ databaseUrl: 'postgres://postgres@127.0.0.1:1/test', dataDir: dir }), StoreUnavailableError);
   });
 });

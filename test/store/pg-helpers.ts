@@ -3,7 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 
-export const PG_URL = process.env.FG_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { PG_URL } from '../support/app.ts';
+
+/** The test database: FLOODGATE_TEST_DATABASE_URL, read in one place (test/support/app.ts). */
+export { PG_URL };
 
 /** A fresh name for a schema or an application_name: fg_test_<random>. */
 export function uniqueName(prefix = 'fg_test'): string {

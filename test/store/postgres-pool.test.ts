@@ -44,8 +44,8 @@ async function timed(calls: (() => Promise<unknown>)[]): Promise<{ ms: number; e
   }));
 }
 
-void describe('PostgreSQL pool and deadlines', () => {
-  void it('2 x 2,000 concurrent gets with poolSize 5 never use more than 5 connections, and each settles by its deadline', async () => {
+describe('PostgreSQL pool and deadlines', () => {
+  it('2 x 2,000 concurrent gets with poolSize 5 never use more than 5 connections, and each settles by its deadline', async () => {
     const app = uniqueName('fg_app');
     const deadline = 1000;
     const store: Store = await openPostgresStore({ url: PG_URL, poolSize: 5, queueTimeoutMs: deadline, schema, applicationName: app });
@@ -88,7 +88,7 @@ void describe('PostgreSQL pool and deadlines', () => {
     }
   });
 
-  void it('a call stuck behind a lock times out at its deadline, is cancelled, and its write never lands', async () => {
+  it('a call stuck behind a lock times out at its deadline, is cancelled, and its write never lands', async () => {
     const app = uniqueName('fg_app');
     const deadline = 300;
     const store = await openPostgresStore({ url: PG_URL, poolSize: 2, queueTimeoutMs: deadline, schema, applicationName: app });

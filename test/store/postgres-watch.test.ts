@@ -37,15 +37,15 @@ after(async () => {
   }
 });
 
-void describe('PostgreSQL change feed', () => {
-  void it('a plain SQL UPDATE by another application arrives within 1 s with a higher version', async () => {
+describe('PostgreSQL change feed', () => {
+  it('a plain SQL UPDATE by another application arrives within 1 s with a higher version', async () => {
     const put = await store.put({ collection: 'w', key: 'a', body: Buffer.from('1'), contentType: 'text/plain' });
     await admin.unsafe(`UPDATE ${s}.content SET body = convert_to('2', 'UTF8') WHERE collection = 'w' AND key = 'a'`);
     const arrived = await eventually(() => has((c) => c.key === 'a' && c.version > put.version && !c.deleted), 1000);
     assert.ok(arrived, `update seen; got ${JSON.stringify(seen)}`);
   });
 
-  void it('changes committed while the listener is cut off arrive after it reconnects', async () => {
+  it('changes committed while the listener is cut off arrive after it reconnects', async () => {
     await store.putMany(['b', 'c'].map((key) => ({ collection: 'w', key, body: Buffer.from('x'), contentType: 'text/plain' })));
     assert.ok(await eventually(() => has((c) => c.key === 'c'), 2000));
     const pid = await listenerPid();
@@ -70,7 +70,7 @@ void describe('PostgreSQL change feed', () => {
     assert.ok(await eventually(() => has((c) => c.key === 'e' && c.version === live.version), 2000));
   });
 
-  void it('TRUNCATE by plain SQL arrives as a deletion of every key (caught up from the tombstones)', async () => {
+  it('TRUNCATE by plain SQL arrives as a deletion of every key (caught up from the tombstones)', async () => {
     const before = await store.maxVersion();
     await admin.unsafe(`TRUNCATE ${s}.content`);
     const arrived = await eventually(
@@ -80,12 +80,12 @@ void describe('PostgreSQL change feed', () => {
     assert.ok(arrived, `truncation seen; got ${JSON.stringify(seen.filter((c) => c.version > before))}`);
   });
 
-  void it('each change is delivered once, even when a reconnect replays overlapping versions', () => {
+  it('each change is delivered once, even when a reconnect replays overlapping versions', () => {
     const versions = seen.map((c) => c.version);
     assert.equal(new Set(versions).size, versions.length);
   });
 
-  void it('stop() closes the listener and nothing more is delivered', async () => {
+  it('stop() closes the listener and nothing more is delivered', async () => {
     await stop?.();
     stop = undefined;
     assert.ok(await eventually(async () => (await listenerPid()) === undefined, 3000), 'listener connection closed');

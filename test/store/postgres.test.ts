@@ -29,8 +29,8 @@ after(async () => {
 storeContract('postgres', () => open());
 storeCloseContract('postgres', () => open());
 
-void describe('PostgreSQL migrations', () => {
-  void it('several instances starting at once apply each migration exactly once', async () => {
+describe('PostgreSQL migrations', () => {
+  it('several instances starting at once apply each migration exactly once', async () => {
     const schema = uniqueName();
     const stores = await Promise.all([1, 2, 3, 4].map(() => open({ schema })));
     try {
@@ -44,7 +44,7 @@ void describe('PostgreSQL migrations', () => {
     }
   });
 
-  void it('floodgate migrate applies, then finds the schema up to date; a bad URL is a usage error', async () => {
+  it('floodgate migrate applies, then finds the schema up to date; a bad URL is a usage error', async () => {
     const schema = uniqueName();
     schemas.push(schema);
     assert.equal(await migrateCommand.run(['--database-url', PG_URL, '--db-schema', schema]), 0);
@@ -55,12 +55,12 @@ void describe('PostgreSQL migrations', () => {
     assert.equal(await migrateCommand.run(['--database-url', 'postgres://postgres@127.0.0.1:1/test']), 1);
   });
 
-  void it('rejects a schema name that is not a plain identifier', async () => {
+  it('rejects a schema name that is not a plain identifier', async () => {
     await assert.rejects(open({ schema: 'Bad-Name"; DROP' }), RangeError);
   });
 });
 
-void describe('PostgreSQL store and plain SQL writers', () => {
+describe('PostgreSQL store and plain SQL writers', () => {
   const schema = uniqueName();
   let store: Store;
   const s = `"${schema}"`;
@@ -71,7 +71,7 @@ void describe('PostgreSQL store and plain SQL writers', () => {
     await store.close();
   });
 
-  void it('a plain UPDATE by another application takes a new version and timestamp', async () => {
+  it('a plain UPDATE by another application takes a new version and timestamp', async () => {
     const put = await store.put({ collection: 'c', key: 'u', body: Buffer.from('old'), contentType: 'text/plain' });
     await admin.unsafe(`UPDATE ${s}.content SET body = convert_to('new', 'UTF8') WHERE collection = 'c' AND key = 'u'`);
     const got = await store.get('c', 'u');
@@ -80,7 +80,7 @@ void describe('PostgreSQL store and plain SQL writers', () => {
     assert.ok(got.updatedAt >= put.updatedAt);
   });
 
-  void it('a plain INSERT needs no version, and a plain DELETE leaves a tombstone for changesSince', async () => {
+  it('a plain INSERT needs no version, and a plain DELETE leaves a tombstone for changesSince', async () => {
     const since = await store.maxVersion();
     await admin.unsafe(`INSERT INTO ${s}.content (collection, key, body) VALUES ('c', 'ext', '\\x00ff'::bytea)`);
     const got = await store.get('c', 'ext');
@@ -93,7 +93,7 @@ void describe('PostgreSQL store and plain SQL writers', () => {
     assert.ok((changes[0]?.version ?? 0) > (got?.version ?? Infinity));
   });
 
-  void it('renaming a key by plain SQL reports the old key as deleted', async () => {
+  it('renaming a key by plain SQL reports the old key as deleted', async () => {
     const since = await store.maxVersion();
     await store.put({ collection: 'c', key: 'from', body: Buffer.from('x'), contentType: 'text/plain' });
     await admin.unsafe(`UPDATE ${s}.content SET key = 'to' WHERE collection = 'c' AND key = 'from'`);
@@ -101,7 +101,7 @@ void describe('PostgreSQL store and plain SQL writers', () => {
     assert.deepEqual(changes.map((c) => [c.key, c.deleted]).sort(), [['from', true], ['to', false]]);
   });
 
-  void it('TRUNCATE leaves a tombstone for every key', async () => {
+  it('TRUNCATE leaves a tombstone for every key', async () => {
     const other = await open();
     try {
       await other.putMany([1, 2, 3].map((i) => ({ collection: 't', key: `${i}`, body: Buffer.from('x'), contentType: 'text/plain' })));
@@ -116,7 +116,7 @@ void describe('PostgreSQL store and plain SQL writers', () => {
     }
   });
 
-  void it('putMany with one key twice stores the last body', async () => {
+  it('putMany with one key twice stores the last body', async () => {
     const changes = await store.putMany(['a', 'b', 'c'].map((b) => ({ collection: 'dup', key: 'k', body: Buffer.from(b), contentType: 'text/plain' })));
     assert.equal(changes.length, 3);
     const got = await store.get('dup', 'k');
@@ -125,8 +125,8 @@ void describe('PostgreSQL store and plain SQL writers', () => {
   });
 });
 
-void describe('PostgreSQL store availability', () => {
-  void it('an unreachable server rejects with StoreUnavailableError quickly', async () => {
+describe('PostgreSQL store availability', () => {
+  it('an unreachable server rejects with StoreUnavailableError quickly', async () => {
     const started = Date.now();
     await assert.rejects(
       openPostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test', poolSize: 2, queueTimeoutMs: 1000, schema: 'floodgate' }),
@@ -135,12 +135,13 @@ void describe('PostgreSQL store availability', () => {
     assert.ok(Date.now() - started < 5000);
   });
 
-  void it('recovers after its connections are killed: calls reject as unavailable or succeed, then succeed', async () => {
+  it('recovers after its connections are killed: calls reject as unavailable or succeed, then succeed', async () => {
     const app = uniqueName('fg_app');
     const store = await open({ applicationName: app });
     try {
       await store.ping();
-      await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${app}`;
+      const killed = await admin`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = ${app}`;
+      assert.ok(killed.length > 0 && killed.every((r) => r.ok === true), `a backend of ${app} was terminated (got ${JSON.stringify(killed)})`);
       for (let i = 0; i < 3; i++) {
         await store.ping().catch((err: unknown) => assert.ok(err instanceof StoreUnavailableError, String(err)));
       }

@@ -24,7 +24,7 @@ async function rejectsAtPrepare(store: Store, sql: string, problem: RegExp): Pro
   });
 }
 
-void describe('prepareQuery on SQLite', () => {
+describe('prepareQuery on SQLite', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fg-query-'));
   const file = join(dir, 'floodgate.db');
   let store: Store;
@@ -41,7 +41,7 @@ void describe('prepareQuery on SQLite', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  void it('reads the first row\'s only column as bytes with ?, ?1, $1 or :name; undefined for no row or NULL', async () => {
+  it('reads the first row\'s only column as bytes with ?, ?1, $1 or :name; undefined for no row or NULL', async () => {
     const byName = await store.prepareQuery('SELECT name FROM users WHERE id = ?');
     assert.equal((await byName('42'))?.toString(), 'bøb');
     assert.equal(await byName('1'), undefined);
@@ -56,7 +56,7 @@ void describe('prepareQuery on SQLite', () => {
     assert.equal((await quoted('42'))?.toString(), 'bøb?');
   });
 
-  void it('rejects at prepare time, naming the problem and the SQL', async () => {
+  it('rejects at prepare time, naming the problem and the SQL', async () => {
     await rejectsAtPrepare(store, 'SELEC name FROM users WHERE id = ?', /read|SQL/);
     await rejectsAtPrepare(store, 'SELECT name FROM nosuch WHERE id = ?', /no such table: nosuch/);
     await rejectsAtPrepare(store, 'SELECT nosuch FROM users WHERE id = ?', /no such column/);
@@ -70,7 +70,7 @@ void describe('prepareQuery on SQLite', () => {
   });
 });
 
-void describe('prepareQuery on PostgreSQL', () => {
+describe('prepareQuery on PostgreSQL', () => {
   const admin = adminSql();
   const schema = uniqueName();
   const t = `"${schema}".users`;
@@ -89,7 +89,7 @@ void describe('prepareQuery on PostgreSQL', () => {
     }
   });
 
-  void it('reads text, jsonb, bytea and numbers as bytes; undefined for no row, NULL, or a key that cannot be the parameter type', async () => {
+  it('reads text, jsonb, bytea and numbers as bytes; undefined for no row, NULL, or a key that cannot be the parameter type', async () => {
     const name = await store.prepareQuery(`SELECT name FROM ${t} WHERE id = $1`);
     assert.equal((await name('42'))?.toString(), 'bøb');
     assert.equal(await name('1'), undefined);
@@ -103,7 +103,7 @@ void describe('prepareQuery on PostgreSQL', () => {
     assert.deepEqual(JSON.parse(String(await json('42'))), { id: 42, name: 'bøb' });
   });
 
-  void it('rejects at prepare time, naming the problem and the SQL', async () => {
+  it('rejects at prepare time, naming the problem and the SQL', async () => {
     await rejectsAtPrepare(store, `SELECT name FRM ${t} WHERE id = $1`, /syntax error/);
     await rejectsAtPrepare(store, `SELECT name FROM "${schema}".nosuch WHERE id = $1`, /does not exist.*42P01/);
     await rejectsAtPrepare(store, `SELECT id, name FROM ${t} WHERE id = $1`, /exactly one column; it selects 2 \(id, name\)/);
@@ -120,7 +120,7 @@ void describe('prepareQuery on PostgreSQL', () => {
   // Regression: a CancelRequest sent at one call's deadline landed after that statement had ended and cancelled
   // the next statement on the reused connection, failing an innocent call (seen in CI on the test below).
   // pg_cancel_backend is the same stray cancel, made on purpose: the call it hits must still succeed.
-  void it('a cancel the call did not make (57014 before its deadline) is retried, not reported as a timeout', async () => {
+  it('a cancel the call did not make (57014 before its deadline) is retried, not reported as a timeout', async () => {
     const app = uniqueName('fg_cancel');
     const patient = await openPostgresStore({ url: PG_URL, poolSize: 1, queueTimeoutMs: 5000, schema, applicationName: app, migrate: false });
     try {
@@ -139,7 +139,7 @@ void describe('prepareQuery on PostgreSQL', () => {
     }
   });
 
-  void it('a slow collection query rejects with StoreTimeoutError at the store deadline', async () => {
+  it('a slow collection query rejects with StoreTimeoutError at the store deadline', async () => {
     const slow = await store.prepareQuery('SELECT pg_sleep(3)::text WHERE $1::text IS NOT NULL');
     const started = Date.now();
     await assert.rejects(slow('k'), StoreTimeoutError);

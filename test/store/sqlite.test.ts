@@ -17,8 +17,8 @@ const file = (): string => join(dir, `db${++n}`, 'nested', 'floodgate.db');
 storeContract('sqlite', () => openSqliteStore({ file: file() }));
 storeCloseContract('sqlite', () => openSqliteStore({ file: file() }));
 
-void describe('SQLite store', () => {
-  void it('creates the parent directory and the file', async () => {
+describe('SQLite store', () => {
+  it('creates the parent directory and the file', async () => {
     const f = file();
     assert.equal(existsSync(f), false);
     const store = await openSqliteStore({ file: f });
@@ -31,7 +31,7 @@ void describe('SQLite store', () => {
     }
   });
 
-  void it('two stores on one file share data and never reuse a version', async () => {
+  it('two stores on one file share data and never reuse a version', async () => {
     const f = file();
     const a = await openSqliteStore({ file: f });
     const b = await openSqliteStore({ file: f });
@@ -51,7 +51,7 @@ void describe('SQLite store', () => {
     }
   });
 
-  void it('several processes writing one file at once never hand out the same version twice', async () => {
+  it('several processes writing one file at once never hand out the same version twice', async () => {
     const f = file();
     await (await openSqliteStore({ file: f })).close(); // create the file before the writers race
     const writer = new URL('./fixtures/sqlite-writer.ts', import.meta.url).pathname;

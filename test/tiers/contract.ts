@@ -18,7 +18,7 @@ export async function eventually(what: string, check: () => boolean, ms = 5_000)
 }
 
 export function tierContract(name: string, make: () => Promise<RedisTier>): void {
-  void describe(`RedisTier contract: ${name}`, () => {
+  describe(`RedisTier contract: ${name}`, () => {
     let tier: RedisTier;
     // Every test writes under its own collection, so tests never see each other's keys.
     let n = 0;
@@ -40,17 +40,17 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       await tier?.close();
     });
 
-    void it('answers ping and reports itself healthy', async () => {
+    it('answers ping and reports itself healthy', async () => {
       await tier.ping();
       assert.equal(tier.healthy, true);
       assert.match(tier.name, /\S/);
     });
 
-    void it('misses a key it never held', async () => {
+    it('misses a key it never held', async () => {
       assert.equal(await tier.get(collection(), 'absent'), undefined);
     });
 
-    void it('round-trips a record byte for byte, including bytes that are not UTF-8', async () => {
+    it('round-trips a record byte for byte, including bytes that are not UTF-8', async () => {
       const c = collection();
       const body = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28, 0x0d, 0x0a, 0x00]);
       const rec = { ...record(c, 'bin', 7, body), contentType: 'application/octet-stream' };
@@ -61,7 +61,7 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.deepEqual(got, rec);
     });
 
-    void it('round-trips an empty body and a large one (512 KiB, many socket reads)', async () => {
+    it('round-trips an empty body and a large one (512 KiB, many socket reads)', async () => {
       const c = collection();
       const large = randomBytes(512 * 1024);
       await Promise.all([tier.set(record(c, 'empty', 1, Buffer.alloc(0)), 60), tier.set(record(c, 'large', 1, large), 60)]);
@@ -69,7 +69,7 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.ok((await tier.get(c, 'large'))?.body.equals(large));
     });
 
-    void it('keeps keys apart that differ only in braces, percent signs, colons or Unicode', async () => {
+    it('keeps keys apart that differ only in braces, percent signs, colons or Unicode', async () => {
       const c = collection();
       const keys = ['a{b}', 'a%7Bb%7D', 'a:b', 'a%3Ab', '{', '}', '%', 'ä ö', 'emoji 🎉', 'x}y{z'];
       await Promise.all(keys.map((k, i) => tier.set(record(c, k, i + 1, `body of ${k}`), 60)));
@@ -82,7 +82,7 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.equal(await tier.get(collection(), keys[0]!), undefined, 'another collection does not see the key');
     });
 
-    void it('honours the TTL (±10 % jitter): still there at first, gone after about a second', async () => {
+    it('honours the TTL (±10 % jitter): still there at first, gone after about a second', async () => {
       const c = collection();
       const start = performance.now();
       await tier.set(record(c, 'ttl', 1), 1);
@@ -96,13 +96,13 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.ok(firstMiss >= 850, `expired after ${firstMiss.toFixed(0)} ms; a 1 s TTL jitters by ±10 % at most`);
     });
 
-    void it('stores nothing for a TTL of zero', async () => {
+    it('stores nothing for a TTL of zero', async () => {
       const c = collection();
       await tier.set(record(c, 'k', 1), 0);
       assert.equal(await tier.get(c, 'k'), undefined);
     });
 
-    void it('never lets an older version overwrite a newer record', async () => {
+    it('never lets an older version overwrite a newer record', async () => {
       const c = collection();
       await tier.set(record(c, 'k', 5), 60);
       await tier.set(record(c, 'k', 4), 60);
@@ -113,7 +113,7 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.equal((await tier.get(c, 'k'))?.version, 6);
     });
 
-    void it('invalidate removes the key; a later write of a newer version is cached again', async () => {
+    it('invalidate removes the key; a later write of a newer version is cached again', async () => {
       const c = collection();
       await tier.set(record(c, 'k', 1), 60);
       await tier.invalidate({ collection: c, key: 'k', version: 2, deleted: false });
@@ -124,7 +124,7 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.equal((await tier.get(c, 'k'))?.version, 2, 'the version the change announced is welcome');
     });
 
-    void it('a deletion leaves a tombstone: an older set after it is ignored, a newer one is not', async () => {
+    it('a deletion leaves a tombstone: an older set after it is ignored, a newer one is not', async () => {
       const c = collection();
       await tier.set(record(c, 'k', 3), 60);
       await tier.invalidate({ collection: c, key: 'k', version: 4, deleted: true });
@@ -137,7 +137,7 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.equal((await tier.get(c, 'k'))?.version, 5, 're-created content is cached');
     });
 
-    void it('ignores an invalidation older than what it holds, and repeated invalidations are harmless', async () => {
+    it('ignores an invalidation older than what it holds, and repeated invalidations are harmless', async () => {
       const c = collection();
       await tier.set(record(c, 'k', 10), 60);
       await tier.invalidate({ collection: c, key: 'k', version: 9, deleted: true });
@@ -153,7 +153,7 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.equal(await tier.get(c, 'never-cached'), undefined);
     });
 
-    void it('answers 2,000 concurrent gets (hits and misses) without a failure', async () => {
+    it('answers 2,000 concurrent gets (hits and misses) without a failure', async () => {
       const c = collection();
       await Promise.all(Array.from({ length: 200 }, (_, i) => tier.set(record(c, `k${i}`, i + 1), 60)));
       const results = await Promise.allSettled(Array.from({ length: 2_000 }, (_, i) => tier.get(c, `k${i % 250}`)));

@@ -6,22 +6,22 @@ import { decodeChange, encodeChange } from '../../src/bus/redis-bus.ts';
 import { backoff, checkKeyPrefix, DEFAULTS, parseRedisUrl } from '../../src/tiers/redis-connect.ts';
 import { jitteredTtlMs, recordKey } from '../../src/tiers/redis-keys.ts';
 
-void describe('parseRedisUrl', () => {
-  void it('reads a standalone URL with credentials, database and TLS', () => {
+describe('parseRedisUrl', () => {
+  it('reads a standalone URL with credentials, database and TLS', () => {
     assert.deepEqual(parseRedisUrl('rediss://u%40x:p%3Aw@cache.internal:6380/2'), {
       cluster: false, nodes: [{ host: 'cache.internal', port: 6380 }], username: 'u@x', password: 'p:w', db: 2, tls: true,
     });
     assert.deepEqual(parseRedisUrl('redis://127.0.0.1').nodes, [{ host: '127.0.0.1', port: 6379 }]);
   });
 
-  void it('treats redis+cluster:// and comma-separated URLs as a Cluster', () => {
+  it('treats redis+cluster:// and comma-separated URLs as a Cluster', () => {
     assert.equal(parseRedisUrl('redis+cluster://10.0.0.1:7000').cluster, true);
     const many = parseRedisUrl('redis://a:7000, redis://b:7001');
     assert.equal(many.cluster, true);
     assert.deepEqual(many.nodes, [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }]);
   });
 
-  void it('rejects what it cannot use, naming the problem but never the password', () => {
+  it('rejects what it cannot use, naming the problem but never the password', () => {
     assert.throws(() => parseRedisUrl(''), /empty/);
     assert.throws(() => parseRedisUrl('http://a:1'), /protocol http:/);
     assert.throws(() => parseRedisUrl('redis://a:1/x'), /database number/);
@@ -31,8 +31,8 @@ void describe('parseRedisUrl', () => {
   });
 });
 
-void describe('jitter', () => {
-  void it('reconnect back-off doubles from 50 ms to a 1 s cap, jittered between half and all of it', () => {
+describe('jitter', () => {
+  it('reconnect back-off doubles from 50 ms to a 1 s cap, jittered between half and all of it', () => {
     assert.equal(backoff(1, () => 0), 25);
     assert.equal(backoff(1, () => 1), 50);
     assert.equal(backoff(3, () => 1), 200);
@@ -40,7 +40,7 @@ void describe('jitter', () => {
     assert.equal(backoff(50, () => 1), DEFAULTS.backoffMaxMs);
   });
 
-  void it('TTLs spread ±10 %', () => {
+  it('TTLs spread ±10 %', () => {
     assert.equal(jitteredTtlMs(60, () => 0), 54_000);
     assert.equal(jitteredTtlMs(60, () => 0.5), 60_000);
     assert.equal(jitteredTtlMs(60, () => 1), 66_000);
@@ -48,8 +48,8 @@ void describe('jitter', () => {
   });
 });
 
-void describe('key layout', () => {
-  void it('wraps collection:key in one hash tag and escapes what could break or collide', () => {
+describe('key layout', () => {
+  it('wraps collection:key in one hash tag and escapes what could break or collide', () => {
     assert.equal(recordKey('fg:', 'news', 'user-42'), 'fg:{news:user-42}');
     assert.equal(recordKey('fg:', 'news', 'a{b}c'), 'fg:{news:a%7Bb%7Dc}');
     assert.equal(recordKey('fg:', 'news', '100%'), 'fg:{news:100%25}');
@@ -58,14 +58,14 @@ void describe('key layout', () => {
     assert.equal(recordKey('fg:', 'n', 'ключ 🎉'), 'fg:{n:ключ 🎉}');
   });
 
-  void it('refuses a prefix with braces', () => {
+  it('refuses a prefix with braces', () => {
     assert.equal(checkKeyPrefix('app1:'), 'app1:');
     assert.throws(() => checkKeyPrefix('{app}:'), TypeError);
   });
 });
 
-void describe('bus wire format', () => {
-  void it('is the Change as compact JSON, and only well-formed Changes come back', () => {
+describe('bus wire format', () => {
+  it('is the Change as compact JSON, and only well-formed Changes come back', () => {
     const change = { collection: 'c', key: 'k"\n', version: 12, deleted: true };
     assert.equal(encodeChange(change), '{"collection":"c","key":"k\\"\\n","version":12,"deleted":true}');
     assert.deepEqual(decodeChange(encodeChange(change)), change);

@@ -45,7 +45,7 @@ async function waitUntilAnswers(tier: RedisTier, ms = 5_000): Promise<number> {
   }
 }
 
-void describe('Redis tier on the machine\'s Redis', () => {
+describe('Redis tier on the machine\'s Redis', () => {
   const prefix = randomPrefix();
   before(async () => {
     assert.ok(await systemRedisAnswers(), `no Redis answers at ${SYSTEM_REDIS_URL} (set FLOODGATE_TEST_REDIS_URL)`);
@@ -56,7 +56,7 @@ void describe('Redis tier on the machine\'s Redis', () => {
   tierContract(`redis (${SYSTEM_REDIS_URL}, prefix ${prefix})`, async () => openRedisTier({ url: SYSTEM_REDIS_URL, keyPrefix: prefix }));
 });
 
-void describe('Redis tier on a standalone redis-server started by the test', () => {
+describe('Redis tier on a standalone redis-server started by the test', () => {
   let server: RedisServer;
   before(async () => {
     server = await startRedisServer();
@@ -67,7 +67,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
 
   tierContract('redis (test-started standalone)', async () => openRedisTier({ url: server.url, keyPrefix: randomPrefix() }));
 
-  void describe('key layout (docs/redis.md)', () => {
+  describe('key layout (docs/redis.md)', () => {
     const prefix = randomPrefix();
     let tier: RedisTier;
     before(async () => {
@@ -78,7 +78,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
       await tier?.close();
     });
 
-    void it('stores one hash per record at <prefix>{<collection>:<key>} with a TTL jittered ±10 %', async () => {
+    it('stores one hash per record at <prefix>{<collection>:<key>} with a TTL jittered ±10 %', async () => {
       await tier.set({ ...rec('news', 'a{1}', 42, 'hello'), contentType: 'text/html', updatedAt: 1234 }, 100);
       const raw = await rawClient(server.url);
       try {
@@ -92,7 +92,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
       }
     });
 
-    void it('turns a deleted record into a short-lived tombstone {version, deleted}', async () => {
+    it('turns a deleted record into a short-lived tombstone {version, deleted}', async () => {
       await tier.set(rec('news', 'gone', 1), 100);
       await tier.invalidate({ collection: 'news', key: 'gone', version: 2, deleted: true });
       await tier.invalidate({ collection: 'news', key: 'changed', version: 3, deleted: false });
@@ -107,12 +107,12 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
       }
     });
 
-    void it('rejects a key prefix with braces (it would pin every key to one Cluster slot)', () => {
+    it('rejects a key prefix with braces (it would pin every key to one Cluster slot)', () => {
       assert.throws(() => openRedisTier({ url: server.url, keyPrefix: 'fg{x}:' }), /brace/);
     });
   });
 
-  void describe('failure behaviour', () => {
+  describe('failure behaviour', () => {
     let tier: RedisTier;
     before(async () => {
       tier = openRedisTier({ url: server.url, keyPrefix: randomPrefix(), commandTimeoutMs: TIMEOUT_MS });
@@ -122,7 +122,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
       await tier?.close();
     });
 
-    void it('Redis killed: calls reject fast, healthy turns false; restarted: the same tier recovers by itself', async (t) => {
+    it('Redis killed: calls reject fast, healthy turns false; restarted: the same tier recovers by itself', async (t) => {
       await tier.set(rec('f', 'k', 1), 60);
       // A get in flight when the server dies.
       server.pause();
@@ -148,7 +148,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
       assert.equal((await tier.get('f', 'k'))?.version, 4);
     });
 
-    void it('Redis frozen (slow): calls reject at the deadline, healthy turns false, and true again once it thaws', async (t) => {
+    it('Redis frozen (slow): calls reject at the deadline, healthy turns false, and true again once it thaws', async (t) => {
       server.pause();
       const frozenMs: number[] = [];
       try {
@@ -166,7 +166,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
       t.diagnostic(`frozen: rejected after ${frozenMs.map((ms) => ms.toFixed(0)).join(', ')} ms; healthy ${thawMs.toFixed(0)} ms after the thaw`);
     });
 
-    void it('Redis absent when the tier opens: calls fail at once; the tier connects when Redis appears', async () => {
+    it('Redis absent when the tier opens: calls fail at once; the tier connects when Redis appears', async () => {
       await server.stop();
       const late = openRedisTier({ url: server.url, keyPrefix: randomPrefix(), commandTimeoutMs: TIMEOUT_MS });
       try {
@@ -184,7 +184,7 @@ void describe('Redis tier on a standalone redis-server started by the test', () 
   });
 });
 
-void describe('Redis tier on a three-master Redis Cluster started by the test', () => {
+describe('Redis tier on a three-master Redis Cluster started by the test', () => {
   let cluster: RedisCluster;
   before(async () => {
     cluster = await startRedisCluster();
@@ -195,7 +195,7 @@ void describe('Redis tier on a three-master Redis Cluster started by the test', 
 
   tierContract('redis-cluster (test-started)', async () => openRedisTier({ url: cluster.url, keyPrefix: randomPrefix() }));
 
-  void describe('placement and failure', () => {
+  describe('placement and failure', () => {
     const prefix = randomPrefix();
     let tier: RedisTier;
     before(async () => {
@@ -207,7 +207,7 @@ void describe('Redis tier on a three-master Redis Cluster started by the test', 
       await tier?.close();
     });
 
-    void it('spreads one collection\'s keys over every master (the hash tag is collection:key)', async () => {
+    it('spreads one collection\'s keys over every master (the hash tag is collection:key)', async () => {
       await Promise.all(Array.from({ length: 60 }, (_, i) => tier.set(rec('one-collection', `k${i}`, 1), 60)));
       const raw = await rawClient(cluster.url);
       try {
@@ -221,7 +221,7 @@ void describe('Redis tier on a three-master Redis Cluster started by the test', 
       }
     });
 
-    void it('one master down: its keys reject fast, the others answer; back up: everything answers again', async (t) => {
+    it('one master down: its keys reject fast, the others answer; back up: everything answers again', async (t) => {
       const raw = await rawClient(cluster.url);
       let victimKeys: string[];
       let otherKeys: string[];
@@ -264,8 +264,8 @@ void describe('Redis tier on a three-master Redis Cluster started by the test', 
   });
 });
 
-void describe('Redis tier on a Cluster nobody answers for', () => {
-  void it('rejects every call at once instead of holding it until the next connection attempt', async () => {
+describe('Redis tier on a Cluster nobody answers for', () => {
+  it('rejects every call at once instead of holding it until the next connection attempt', async () => {
     const tier = openRedisTier({ url: `redis+cluster://127.0.0.1:${await freePort()}`, keyPrefix: randomPrefix() });
     try {
       for (const wait of [0, 300]) {
