@@ -52,6 +52,8 @@ export interface AppOptions {
   tls?: TlsFiles | null;
   /** What /metrics reads (a cluster worker: every worker's, through the primary); default this app's registry. */
   scrape?: MetricsOptions['scrape'];
+  /** The process guard's count of survived unhandled rejections (process-guard.ts), exported as a metric. */
+  unhandledRejections?: () => number;
 }
 
 /** Runs once before any worker starts: opens the store (which applies migrations), seeds it, closes it. */
@@ -136,7 +138,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       closers.push(() => bus?.close() ?? Promise.resolve());
     }
 
-    const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what), scrape: opts.scrape });
+    const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what), scrape: opts.scrape, unhandledRejections: opts.unhandledRejections });
     const service = new ContentService({
       store,
       collections,

@@ -1,4 +1,5 @@
 // floodgate import FILE: load NDJSON or CSV content straight into the store.
+import { BulkError } from '../content/bulk.ts';
 import { formatOf, importFile } from '../content/importer.ts';
 import { collectionProblem } from '../content/keys.ts';
 import { BULK_BATCH } from '../content/ndjson.ts';
@@ -15,8 +16,9 @@ NDJSON: one object a line: {"key":"42","body":"text"} | {"key":"42","json":{…}
         optional "contentType" and "collection" (default: --collection).
 CSV:    a header row naming the columns: key, and one of body/json/base64; optional contentType, collection.
 
-A malformed line is reported with its line number and skipped; the rest is imported. Each batch is one
-transaction, so an interrupted import leaves whole batches, never half a batch.
+A malformed line (bad JSON or CSV, invalid UTF-8, a bad key or content type) is reported with its line number
+and skipped; the rest is imported. Each batch is one transaction, so an import that fails or is interrupted
+leaves the batches before it committed, never half a batch: a failure says how many records were committed.
 
 The store is the one floodgate serve uses: --data-dir (SQLite, default ./data) or DATABASE_URL (PostgreSQL).
 Servers on PostgreSQL see the imported content at once (change feed); servers on the embedded SQLite store
@@ -81,7 +83,17 @@ export const command: Command = {
       const rate = Math.round(result.imported / Math.max(result.seconds, 0.001));
       process.stdout.write(`imported ${result.imported} records into ${store.kind} in ${result.seconds.toFixed(2)} s (${rate}/s); ${result.failed} bad lines skipped\n`);
       return result.failed > 0 && result.imported === 0 ? 1 : 0;
-    } catch (err) {
+    } catch (caught) {
+      let err = caught;
+      if (caught instanceof BulkError) {
+        if (tty) process.stderr.write('\r\x1b[K');
+        err = caught.cause;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (!(code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES')) {
+          process.stderr.write(`floodgate import: stopped by an error after committing ${caught.imported} records (${caught.failed} bad lines skipped); the records before it stay imported: ${(err as Error).message}\n`);
+          return 1;
+        }
+      }
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') {
         process.stderr.write(`floodgate import: cannot read ${file}: ${(err as Error).message}\n`);

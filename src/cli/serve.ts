@@ -8,6 +8,7 @@ import { Supervisor, serveAsWorker } from '../cluster.ts';
 import { offerMetrics, scrapeThroughPrimary } from '../cluster-metrics.ts';
 import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
 import { freePort } from '../common/processes.ts';
+import { installProcessGuard } from '../process-guard.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
 
@@ -58,6 +59,7 @@ function startupProblem(err: unknown, config: Config): string | undefined {
 /** The supervisor: migrate and seed once, decide port and TLS, fork the workers, act on signals. */
 async function primary(config: Config): Promise<number> {
   const logger = createLogger(config);
+  installProcessGuard(logger);
   logger.info({ config: describeConfig(config) }, 'starting floodgate');
   let env: Record<string, string>;
   let tlsDir: string | undefined;
@@ -111,12 +113,14 @@ async function primary(config: Config): Promise<number> {
 
 async function worker(config: Config): Promise<number> {
   const logger = createLogger(config);
+  // Before startApp: the warm-up already answers reads.
+  const guard = installProcessGuard(logger);
   const port = Number(process.env[WORKER_PORT] ?? config.port);
   const tlsEnv = process.env[WORKER_TLS];
   const tls = tlsEnv === undefined ? null : (JSON.parse(tlsEnv) as TlsFiles);
   let app: App;
   try {
-    app = await startApp({ ...config, port }, { logger, prepared: true, tls, ipc: process, scrape: scrapeThroughPrimary() });
+    app = await startApp({ ...config, port }, { logger, prepared: true, tls, ipc: process, scrape: scrapeThroughPrimary(), unhandledRejections: () => guard.rejections });
   } catch (err) {
     const problem = startupProblem(err, config);
     if (problem === undefined) throw err;

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDurationMs } from '../common/duration.ts';
 import { collectionProblem } from './keys.ts';
+import { mediaTypeProblem } from './media-type.ts';
 import { DEFAULT_COLLECTION, DEFAULT_CONTENT_TYPE } from './record.ts';
 
 export interface CollectionDef {
@@ -57,14 +58,21 @@ export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'c
       if (typeof v !== 'string' || v === '') throw new CollectionsError(`${where}.${k}: expected a non-empty string`);
       return v;
     };
-    const contentType = str('contentType') ?? DEFAULT_CONTENT_TYPE;
+    const mediaType = (k: string): string | undefined => {
+      const v = str(k);
+      const problem = v === undefined ? undefined : mediaTypeProblem(v);
+      if (problem) throw new CollectionsError(`${where}.${k}: not a valid media type: ${problem}`);
+      return v;
+    };
+    const contentType = mediaType('contentType') ?? DEFAULT_CONTENT_TYPE;
+    const fallbackContentType = mediaType('fallbackContentType');
     const fallback = str('fallback');
     const query = str('query');
     out.set(name, {
       name,
       ttlMs: def.ttl === undefined ? defaultTtlMs : parseTtl(where, def.ttl),
       contentType,
-      ...(fallback === undefined ? {} : { fallback: { body: Buffer.from(fallback), contentType: str('fallbackContentType') ?? contentType } }),
+      ...(fallback === undefined ? {} : { fallback: { body: Buffer.from(fallback), contentType: fallbackContentType ?? contentType } }),
       ...(query === undefined ? {} : { query }),
     });
   }

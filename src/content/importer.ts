@@ -1,10 +1,12 @@
-// Streams NDJSON or CSV records into the store in batched transactions. A malformed line is reported with
-// its line number and skipped; every batch is one transaction, so a crash leaves whole batches or nothing.
+// Streams NDJSON or CSV records from a file into the store in batched transactions (bulk.ts). A malformed line is
+// reported with its line number and skipped; every batch is one transaction, so a crash or a failed write leaves
+// the batches before it committed (BulkError says how many records) and never half a batch.
+import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
-import { LineError, parseLine, toWrite } from './ndjson.ts';
+import { Batcher, BulkError, loadNdjson, type BulkCounts, type BulkOptions } from './bulk.ts';
+import { LineError, toWrite } from './ndjson.ts';
 import type { ContentWrite } from './record.ts';
 
 export interface ImportOptions {
@@ -13,7 +15,7 @@ export interface ImportOptions {
   collection: string;
   batchSize: number;
   /** Writes one batch in one transaction. */
-  write: (batch: ContentWrite[]) => Promise<void>;
+  write: (batch: readonly ContentWrite[]) => Promise<void>;
   onBadLine: (line: number, message: string) => void;
   /** Called after every batch with bytes read so far, the file size and records written. */
   onProgress?: (bytesRead: number, totalBytes: number, imported: number) => void;
@@ -35,54 +37,59 @@ export async function importFile(opts: ImportOptions): Promise<ImportResult> {
   const t0 = performance.now();
   const total = (await stat(opts.file)).size;
   const input = createReadStream(opts.file);
-  let batch: ContentWrite[] = [];
-  let imported = 0;
-  let failed = 0;
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    await opts.write(batch);
-    imported += batch.length;
-    batch = [];
-    opts.onProgress?.(input.bytesRead, total, imported);
+  const bulk: BulkOptions = {
+    write: opts.write,
+    onBadLine: opts.onBadLine,
+    batchSize: opts.batchSize,
+    onBatch: (imported) => opts.onProgress?.(input.bytesRead, total, imported),
   };
-  const bad = (line: number, message: string): void => {
-    failed++;
-    opts.onBadLine(line, message);
-  };
-
-  if (opts.format === 'ndjson') {
-    let lineNo = 0;
-    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      try {
-        batch.push(parseLine(line, opts.collection, true));
-      } catch (err) {
-        if (!(err instanceof LineError)) throw err;
-        bad(lineNo, err.message);
-        continue;
-      }
-      if (batch.length >= opts.batchSize) await flush();
-    }
-  } else {
-    // CSV: a header row naming the columns key and one of body/json/base64, optionally contentType, collection.
-    const parser = input.pipe(parse({ columns: true, bom: true, skip_empty_lines: true, skip_records_with_error: true, info: true }));
-    parser.on('skip', (err: Error & { lines?: number }) => bad(err.lines ?? 0, `malformed CSV: ${err.message}`));
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      try {
-        const row: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(record)) if (v !== '') row[k] = k === 'json' ? parseJsonCell(v) : v;
-        batch.push(toWrite(row, opts.collection));
-      } catch (err) {
-        if (!(err instanceof LineError)) throw err;
-        bad(info.lines, err.message);
-        continue;
-      }
-      if (batch.length >= opts.batchSize) await flush();
-    }
+  try {
+    const counts = opts.format === 'ndjson' ? await loadNdjson(input, { ...bulk, collection: opts.collection, allowCollection: true }) : await loadCsv(input, bulk, opts.collection);
+    return { ...counts, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    input.destroy();
   }
-  await flush();
-  return { imported, failed, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * CSV: a header row naming the columns key and one of body/json/base64, optionally contentType, collection.
+ * Fields are read as bytes, so that a row with invalid UTF-8 is refused by its line number, not stored as U+FFFD.
+ */
+async function loadCsv(input: NodeJS.ReadableStream, opts: BulkOptions, collection: string): Promise<BulkCounts> {
+  const b = new Batcher(opts);
+  const parser = input.pipe(parse({ columns: false, encoding: null, bom: true, skip_empty_lines: true, skip_records_with_error: true, info: true }));
+  parser.on('skip', (err: Error & { lines?: number }) => void b.bad(err.lines ?? 0, `malformed CSV: ${err.message}`));
+  let header: string[] | undefined;
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: Buffer[]; info: { lines: number } }>) {
+      let write: ContentWrite;
+      try {
+        if (record.some((field) => !isUtf8(field))) throw new LineError('the row is not valid UTF-8');
+        const fields = record.map((field) => field.toString('utf8'));
+        if (header === undefined) {
+          header = fields;
+          continue;
+        }
+        const row: Record<string, unknown> = {};
+        fields.forEach((v, i) => {
+          const k = (header as string[])[i] as string;
+          if (v !== '') row[k] = k === 'json' ? parseJsonCell(v) : v;
+        });
+        write = toWrite(row, collection);
+      } catch (err) {
+        if (!(err instanceof LineError)) throw err;
+        const wait = b.bad(info.lines, err.message);
+        if (wait) await wait;
+        continue;
+      }
+      const wait = b.add(write);
+      if (wait) await wait;
+    }
+    await b.flush();
+  } catch (err) {
+    throw new BulkError(err, b);
+  }
+  return { imported: b.imported, failed: b.failed };
 }
 
 function parseJsonCell(v: string): unknown {

@@ -2,6 +2,7 @@
 // one JSON object a line: {"key":"42","body":"text"} or {"key":"42","json":{…}} or {"key":"42","base64":"…"},
 // with optional "contentType" and (importer only) "collection".
 import { collectionProblem, keyProblem } from './keys.ts';
+import { mediaTypeProblem } from './media-type.ts';
 import { DEFAULT_CONTENT_TYPE, type ContentWrite } from './record.ts';
 
 /** Records per store transaction when writing in bulk (_bulk, import, seeding): short transactions, few round trips. */
@@ -31,6 +32,12 @@ export function parseLine(line: string, defaultCollection: string, allowCollecti
 
 /** Builds a write from a record of fields (NDJSON object or CSV row); throws LineError. */
 export function toWrite(o: Record<string, unknown>, defaultCollection: string): ContentWrite {
+  // A number key must be a safe integer: JSON.parse turns 12345678901234567890 into 12345678901234567000, so
+  // ids past 2^53 would collide. The key is not taken from the raw text instead: 100, 1e2 and 100.0 are one
+  // JSON number, and whoever produced the line may already have rounded it; a quoted string is exact.
+  if (typeof o.key === 'number' && !Number.isSafeInteger(o.key)) {
+    throw new LineError(`"key" is a number that is not a whole number within ±2^53 (${o.key} as read); write the key as a string: "key":"…"`);
+  }
   const key = typeof o.key === 'number' ? String(o.key) : o.key;
   if (typeof key !== 'string') throw new LineError('"key" is required (a string or a number)');
   const kp = keyProblem(key);
@@ -56,7 +63,9 @@ export function toWrite(o: Record<string, unknown>, defaultCollection: string): 
     contentType = 'application/octet-stream';
   }
   if (o.contentType !== undefined) {
-    if (typeof o.contentType !== 'string' || o.contentType === '' || /[\r\n]/.test(o.contentType)) throw new LineError('"contentType" must be a one-line string');
+    if (typeof o.contentType !== 'string') throw new LineError('"contentType" must be a string');
+    const problem = mediaTypeProblem(o.contentType);
+    if (problem) throw new LineError(`"contentType" is not a valid media type: ${problem}`);
     contentType = o.contentType;
   }
   return { collection, key, body, contentType };

@@ -4,6 +4,7 @@ export const ERRORS = {
   FG_ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   FG_ERR_INVALID_KEY: { status: 400, message: 'The key is invalid: 1 to 256 bytes of UTF-8, no control characters.' },
   FG_ERR_INVALID_COLLECTION: { status: 400, message: 'The collection name is invalid.' },
+  FG_ERR_INVALID_CONTENT_TYPE: { status: 400, message: 'The Content-Type is not a valid media type (RFC 9110: type/subtype; parameters, Latin-1, no control characters).' },
   FG_ERR_UNAUTHORIZED: { status: 401, message: 'Credentials are missing or wrong.' },
   FG_ERR_WRITES_DISABLED: { status: 403, message: 'Writes are disabled: set FLOODGATE_ADMIN_TOKEN to enable the write API.' },
   FG_ERR_NOT_FOUND: { status: 404, message: 'No content for this key.' },

@@ -20,6 +20,8 @@ export interface Metrics extends ContentObserver {
   requestsTotal(): number;
   /** The text /metrics answers with: this registry's, or the whole instance's in a cluster worker. */
   scrape(): Promise<string>;
+  /** Counts a record that could not be sent (answered 500). */
+  unsendable(): void;
   /** Forgets everything counted so far (after the warm-up, which is not traffic). */
   reset(): void;
 }
@@ -28,6 +30,8 @@ export interface MetricsOptions {
   logError: (what: string, err: unknown) => void;
   /** The scrape to use instead of reading this registry alone (a cluster worker asks the primary). */
   scrape?: () => Promise<string>;
+  /** Unhandled promise rejections this process survived so far (its process guard's count). */
+  unhandledRejections?: () => number;
 }
 
 export function createMetrics(opts: MetricsOptions): Metrics {
@@ -91,6 +95,19 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
   const storeQueries = new client.Counter({ name: 'floodgate_store_queries_total', help: 'Store calls by operation and result.', labelNames: ['op', 'result'], registers: [registry] });
   const storeDuration = new client.Histogram({ name: 'floodgate_store_query_duration_seconds', help: 'Store call latency by operation.', labelNames: ['op'], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5], registers: [registry] });
+  const unsendable = new client.Counter({ name: 'floodgate_unsendable_records_total', help: 'Stored records that could not be sent (their Content-Type is not a valid header value) and were answered 500.', registers: [registry] });
+  const unhandled = opts.unhandledRejections;
+  if (unhandled) {
+    new client.Counter({
+      name: 'floodgate_unhandled_rejections_total',
+      help: 'Promise rejections nothing handled, logged and survived by the process guard (each one a bug to report).',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(unhandled());
+      },
+    });
+  }
   const background = new client.Counter({ name: 'floodgate_background_errors_total', help: 'Failures off the request path (Redis writes after commit, invalidation publishes).', labelNames: ['what'], registers: [registry] });
 
 
@@ -126,6 +143,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     store(op: StoreOp, seconds: number, ok: boolean) {
       storeQueries.labels(op, ok ? 'ok' : 'error').inc();
       storeDuration.labels(op).observe(seconds);
+    },
+    unsendable() {
+      unsendable.inc();
     },
     backgroundError(what, err) {
       background.labels(what).inc();

@@ -4,6 +4,7 @@
 // 3. else the read waits for an admission slot (admission.ts) and goes down the tiers (ContentService.get),
 //    answered with content, or degraded when its deadline passes or the store fails.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import type { CachedContent, Outcome } from '../content/read-result.ts';
 import type { ContentService } from '../content/service.ts';
 import type { Admission, Ticket } from './admission.ts';
@@ -12,7 +13,7 @@ import { createDegrade } from './degrade.ts';
 import { HttpError, errorBody, toHttpError } from './errors.ts';
 import { registerOverloadGauges, type Metrics, type Route } from './metrics.ts';
 import type { PressureMonitor } from './pressure.ts';
-import { JSON_TYPE } from './respond.ts';
+import { JSON_TYPE, sendError } from './respond.ts';
 
 export interface ReadDeps {
   service: ContentService;
@@ -21,6 +22,8 @@ export interface ReadDeps {
   /** Admission control of reads the memory tier cannot answer at once; pressure sampled off the hot path. */
   admission: Admission;
   pressure: PressureMonitor;
+  /** Where a record that cannot be sent is logged, with its key. */
+  logger: Logger;
 }
 
 /** Counts a finished request (and logs it when asked); from the dispatcher. */
@@ -33,7 +36,7 @@ export type Read = (req: IncomingMessage, res: ServerResponse, route: Route, col
 const NOT_FOUND_BODY = errorBody('FG_ERR_NOT_FOUND');
 
 export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
-  const { service, metrics } = deps;
+  const { service, metrics, logger } = deps;
   const cacheControl = new Map<string, string>();
   const cacheControlOf = (collection: string): string => {
     let v = cacheControl.get(collection);
@@ -44,7 +47,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     return v;
   };
 
-  const answer = (req: IncomingMessage, res: ServerResponse, collection: string, entry: CachedContent, outcome: Outcome): number => {
+  const send = (req: IncomingMessage, res: ServerResponse, collection: string, entry: CachedContent, outcome: Outcome): number => {
     metrics.memory(outcome);
     const record = entry.record;
     if (record === undefined) {
@@ -61,6 +64,20 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     res.writeHead(200, ['Content-Type', record.contentType, 'Content-Length', String(record.body.length), 'ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
     res.end(req.method === 'HEAD' ? undefined : record.body);
     return 200;
+  };
+
+  // Every answer of a record goes through here. A record that cannot be sent (writeHead throws: a Content-Type no
+  // validator saw, such as a row written with plain SQL) is a 500 for that request, counted and logged with its
+  // key; it must never escape, or on the miss path it rejects a promise nobody handles and the worker dies.
+  const answer = (req: IncomingMessage, res: ServerResponse, collection: string, entry: CachedContent, outcome: Outcome): number => {
+    try {
+      return send(req, res, collection, entry, outcome);
+    } catch (err) {
+      metrics.unsendable();
+      logger.error({ err, collection, key: entry.record?.key, contentType: entry.record?.contentType }, 'a stored record cannot be sent; answered 500');
+      sendError(res, new HttpError('FG_ERR_INTERNAL', 'The stored record for this key cannot be sent (for example, its Content-Type is not a valid header value); see the server log.'));
+      return 500;
+    }
   };
 
   const read: Read = (req, res, route, collection, key, t0) => {
@@ -99,7 +116,11 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
               finish(route, degrade(req, res, collection, key, 'store-error', error), t0, req);
             } else fail(res, route, t0, req, err);
           },
-        );
+        ).catch((err: unknown) => {
+          // Last resort: nothing above should throw (answer catches), but a throw here must not kill the process.
+          logger.error({ err, collection, key }, 'error while answering a read');
+          sendError(res, toHttpError(err).error);
+        });
       },
       (reason) => finish(route, degrade(req, res, collection, key, reason), t0, req),
     );

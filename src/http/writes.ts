@@ -1,11 +1,13 @@
 // The write API: PUT/DELETE /v1/content/:collection/:key and POST /v1/content/:collection/_bulk (NDJSON).
-// Guarded by the admin bearer token; bodies are bounded; a bad bulk line is reported, the rest imported.
+// Guarded by the admin bearer token; bodies are bounded; a bad bulk line is reported, the rest imported; a
+// bulk that fails part-way answers how many records its committed batches hold.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BULK_BATCH, LineError, parseLine } from '../content/ndjson.ts';
-import type { ContentWrite } from '../content/record.ts';
+import type { Logger } from 'pino';
+import { BulkError, loadNdjson } from '../content/bulk.ts';
+import { mediaTypeProblem } from '../content/media-type.ts';
 import type { ContentService } from '../content/service.ts';
 import type { Credentials } from './auth.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, toHttpError } from './errors.ts';
 import { sendJson } from './respond.ts';
 
 export interface WriteDeps {
@@ -13,6 +15,8 @@ export interface WriteDeps {
   /** The admin token's check; undefined = writes are disabled (403). */
   writeAuth: Credentials | undefined;
   limits: WriteLimits;
+  /** Where a bulk that fails part-way logs its cause. */
+  logger: Logger;
 }
 
 export interface WriteLimits {
@@ -34,11 +38,7 @@ function authorize(req: IncomingMessage, deps: WriteDeps): void {
 
 /** Reads the whole body, refusing (413) past `limit` bytes without buffering the excess. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) {
-    req.resume();
-    throw new HttpError('FG_ERR_BODY_TOO_LARGE', `The body is ${declared} bytes; the limit is ${limit}.`, { Connection: 'close' });
-  }
+  refuseDeclaredOverLimit(req, limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -52,11 +52,22 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks, size);
 }
 
+/** 413 at once when Content-Length already says the body is over `limit`. */
+function refuseDeclaredOverLimit(req: IncomingMessage, limit: number): void {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) {
+    req.resume();
+    throw new HttpError('FG_ERR_BODY_TOO_LARGE', `The body is ${declared} bytes; the limit is ${limit}.`, { Connection: 'close' });
+  }
+}
+
 export async function handleWrite(req: IncomingMessage, res: ServerResponse, deps: WriteDeps, collection: string, key: string): Promise<number> {
   authorize(req, deps);
   if (req.method === 'PUT') {
-    const body = await readBody(req, deps.limits.bodyLimit);
     const contentType = req.headers['content-type'] ?? 'application/octet-stream';
+    const problem = mediaTypeProblem(contentType);
+    if (problem) throw new HttpError('FG_ERR_INVALID_CONTENT_TYPE', `The Content-Type is not a valid media type: ${problem}.`);
+    const body = await readBody(req, deps.limits.bodyLimit);
     const record = await deps.service.put({ collection, key, body, contentType });
     sendJson(res, 200, { collection, key, version: record.version, bytes: body.length, contentType });
     return 200;
@@ -70,37 +81,48 @@ export async function handleWrite(req: IncomingMessage, res: ServerResponse, dep
 
 export async function handleBulk(req: IncomingMessage, res: ServerResponse, deps: WriteDeps, collection: string): Promise<number> {
   authorize(req, deps);
-  const body = await readBody(req, deps.limits.bulkLimit);
+  refuseDeclaredOverLimit(req, deps.limits.bulkLimit);
   const errors: { line: number; message: string }[] = [];
-  let failed = 0;
-  let imported = 0;
-  let batch: ContentWrite[] = [];
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    await deps.service.putMany(batch);
-    imported += batch.length;
-    batch = [];
-  };
-  const text = body.toString('utf8');
-  let lineNo = 0;
-  for (const line of text.split('\n')) {
-    lineNo++;
-    if (line.trim() === '') continue;
-    try {
-      batch.push(parseLine(line, collection, false));
-    } catch (err) {
-      if (!(err instanceof LineError)) throw err;
-      failed++;
-      if (errors.length < MAX_LISTED_ERRORS) errors.push({ line: lineNo, message: err.message });
-      continue;
-    }
-    if (batch.length >= BULK_BATCH) await flush();
+  let counts: { imported: number; failed: number };
+  try {
+    // Streamed: parsed and written batch by batch as the body arrives, yielding between batches (bulk.ts).
+    counts = await loadNdjson(limited(req, deps.limits.bulkLimit), {
+      collection,
+      allowCollection: false,
+      write: async (batch) => {
+        await deps.service.putMany(batch);
+      },
+      onBadLine: (line, message) => {
+        if (errors.length < MAX_LISTED_ERRORS) errors.push({ line, message });
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof BulkError)) throw err;
+    // Earlier batches are committed (each is its own transaction): the answer says how many, whatever failed.
+    const { error, internal } = toHttpError(err.cause);
+    if (internal) deps.logger.error({ err: err.cause, collection, imported: err.imported }, 'bulk import failed');
+    const message = err.imported > 0 ? `${error.message} ${err.imported} records were committed before this; the lines after them were not imported.` : error.message;
+    sendJson(res, error.status, { error: { code: error.code, message }, imported: err.imported, failed: err.failed, errors }, error.headers);
+    return error.status;
   }
-  await flush();
+  const { imported, failed } = counts;
   if (imported === 0 && failed > 0) {
     sendJson(res, 400, { error: { code: 'FG_ERR_BAD_REQUEST', message: `No line could be imported (${failed} bad).` }, imported, failed, errors });
     return 400;
   }
   sendJson(res, 200, { imported, failed, errors });
   return 200;
+}
+
+/** The request's body chunks, failing (413) once more than `limit` bytes have arrived. */
+async function* limited(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw new HttpError('FG_ERR_BODY_TOO_LARGE', `The body is over the limit of ${limit} bytes.`, { Connection: 'close' });
+    }
+    yield chunk;
+  }
 }
