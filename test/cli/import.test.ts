@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open.ts';
 import { PG_URL } from '../support/app.ts';
+import { failWritesOf } from '../support/raw-rows.ts';
 
 const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
   spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'import', ...args], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '', ...env } });
@@ -53,6 +54,57 @@ describe('floodgate import', () => {
       }
     });
   }
+
+  it('refuses, by line, a content type that is not a media type, a number key past 2^53 and invalid UTF-8 (NDJSON and CSV)', async () => {
+    const ndjson = Buffer.concat([
+      Buffer.from(`${JSON.stringify({ key: 'n1', body: 'ok' })}\n`),
+      Buffer.from(`${JSON.stringify({ key: 'n2', body: 'x', contentType: 'text/plain\u0001' })}\n`),
+      Buffer.from('{"key":12345678901234567890,"body":"big"}\n'),
+      Buffer.from('{"key":"n4","body":"caf'), Buffer.from([0xe9]), Buffer.from('"}\n'),
+      Buffer.from(`${JSON.stringify({ key: 'n5', body: 'ok' })}\n`),
+    ]);
+    writeFileSync(join(dir, 'poison.ndjson'), ndjson);
+    const csv = Buffer.concat([
+      Buffer.from('key,body,contentType\nk1,ok,text/plain\nk2,x,application/json; charset=\u201cutf-8\u201d\nk3,caf'),
+      Buffer.from([0xe9]),
+      Buffer.from(',text/plain\nk4,ok,\n'),
+    ]);
+    writeFileSync(join(dir, 'poison.csv'), csv);
+    const dataDir = join(dir, 'd-poison');
+    const n = cli([join(dir, 'poison.ndjson'), '--data-dir', dataDir]);
+    assert.equal(n.status, 0, n.stderr);
+    assert.match(n.stderr, /poison\.ndjson:2: "contentType" is not a valid media type: .*control character/);
+    assert.match(n.stderr, /poison\.ndjson:3: "key" is a number that is not a whole number/);
+    assert.match(n.stderr, /poison\.ndjson:4: the line is not valid UTF-8/);
+    assert.match(n.stdout, /imported 2 records .* 3 bad lines skipped/);
+    const c = cli([join(dir, 'poison.csv'), '--data-dir', dataDir]);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stderr, /poison\.csv:3: "contentType" is not a valid media type: .*U\+201C/);
+    assert.match(c.stderr, /poison\.csv:4: the row is not valid UTF-8/);
+    assert.match(c.stdout, /imported 2 records .* 2 bad lines skipped/);
+    const store = await openStore({ databaseUrl: '', dataDir });
+    try {
+      assert.deepEqual((await Promise.all(['n1', 'n2', 'n4', 'n5', 'k1', 'k2', 'k3', 'k4'].map((k) => store.get('default', k)))).map((r) => r !== undefined), [true, false, false, true, true, false, false, true]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('says how many records were committed when a write fails part-way, and exits 1', async () => {
+    const dataDir = join(dir, 'd-fail');
+    const first = cli([join(dir, 'data.csv'), '--data-dir', dataDir]); // creates the store
+    assert.equal(first.status, 0, first.stderr);
+    await failWritesOf({ dataDir }, 'u2500');
+    const r = cli([join(dir, 'data.ndjson'), '--data-dir', dataDir, '--batch', '1000']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /stopped by an error after committing 2000 records \(1 bad lines skipped\); the records before it stay imported: .*refused by the test trigger/);
+    const store = await openStore({ databaseUrl: '', dataDir });
+    try {
+      assert.equal(await store.count('default'), 2000 + 3, 'the two batches it said, and the CSV rows from before');
+    } finally {
+      await store.close();
+    }
+  });
 
   it('imports CSV with quoted fields and reports a row without a key', async () => {
     const dataDir = join(dir, 'd-csv');

@@ -1,6 +1,7 @@
 // The one media-type check (RFC 9110 grammar, Latin-1, no control characters) that guards every way in.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { CollectionsError, parseCollections } from '../../src/content/collections.ts';
 import { mediaTypeProblem } from '../../src/content/media-type.ts';
 
 describe('mediaTypeProblem', () => {
@@ -44,5 +45,15 @@ describe('mediaTypeProblem', () => {
       [`text/${'x'.repeat(1100)}`, /longer than/],
     ];
     for (const [bad, why] of cases) assert.match(mediaTypeProblem(bad) ?? 'accepted', why, JSON.stringify(bad));
+  });
+});
+
+describe('the collections file', () => {
+  it('refuses a contentType or fallbackContentType that is not a media type, naming where', () => {
+    for (const [field, value] of [['contentType', 'text/plain\u0001'], ['fallbackContentType', 'application/json; charset=\u201cutf-8\u201d'], ['contentType', 'json']] as const) {
+      const doc = { collections: { recs: { fallback: '[]', [field]: value } } };
+      assert.throws(() => parseCollections(doc, 1000), (err: Error) => err instanceof CollectionsError && err.message.startsWith(`collections.collections.recs.${field}: not a valid media type`), field);
+    }
+    assert.equal(parseCollections({ collections: { recs: { contentType: 'application/json; charset=utf-8' } } }, 1000).get('recs')?.contentType, 'application/json; charset=utf-8');
   });
 });

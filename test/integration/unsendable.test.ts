@@ -30,7 +30,7 @@ async function readBad(srv: Served, rounds: number): Promise<number> {
   let n = 0;
   for (let i = 0; i < rounds; i++) {
     for (const row of BAD) {
-      const res = await fetch(`${srv.url}/v1/content/${row.collection}/${row.key}`);
+      const res = await fetch(`${srv.url}/v1/content/${row.collection}/${row.key}`, { signal: AbortSignal.timeout(10_000) });
       assert.equal(res.status, 500, row.key);
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
       const body = (await res.json()) as { error: { code: string; message: string } };
@@ -71,7 +71,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
           else await insertPgRows(PG_URL, schema.name, [...BAD, GOOD]);
           // On PostgreSQL the change feed drops the cached 404s; on SQLite they live --negative-ttl (5 s).
           const deadline = Date.now() + 10_000;
-          while ((await fetch(`${srv.url}/v1/content/poison/ct1`)).status === 404 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+          while ((await fetch(`${srv.url}/v1/content/poison/ct1`, { signal: AbortSignal.timeout(10_000) })).status === 404 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
           const answered = await readBad(srv, 8);
           const ok = await fetch(`${srv.url}/v1/content/poison/ok`);
           assert.equal(ok.status, 200);
