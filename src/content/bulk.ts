@@ -141,6 +141,15 @@ export async function loadNdjson(source: AsyncIterable<Buffer>, opts: BulkOption
           if (from < chunk.length) pieces.push(chunk.subarray(from));
           break;
         }
+        if (nl === from && pieces.length === 0) {
+          // An empty line: counted without making a Buffer of it (64 MiB of newlines is 67 million of them).
+          from = nl + 1;
+          if ((++lineNo & 1023) === 0) {
+            const wait = b.breathe();
+            if (wait) await wait;
+          }
+          continue;
+        }
         let line = chunk.subarray(from, nl);
         if (pieces.length > 0) {
           pieces.push(line);
