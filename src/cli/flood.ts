@@ -6,7 +6,7 @@ import type { Command } from './main.ts';
 import { prepare, startFlood } from '../flood/engine.ts';
 import { MATRIX_SCHEMA, SCHEMA_VERSION, resultToJson, resultsFromText, type ToolInfo } from '../flood/json.ts';
 import { readMatrixFile } from '../flood/matrix.ts';
-import { mergeResults } from '../flood/merge.ts';
+import { mergeResults, overlapProblem } from '../flood/merge.ts';
 import { resolveOptions, DEFAULTS, type FloodConfig, type RawOptions } from '../flood/options.ts';
 import { renderHtml, type HtmlEntry } from '../flood/report/html.ts';
 import { ProgressLine } from '../flood/report/progress.ts';
@@ -75,7 +75,8 @@ While it runs, a terminal shows one progress line (elapsed, rps, p99 so far, err
 The summary ends with a verdict: TRUSTWORTHY, or GENERATOR-BOUND from the second flood ran out of CPU or its
 event loop fell behind (then the figures describe flood as much as the server).
 
-Exit codes: 0 done · 1 a threshold breached, --bail stopped the run, or --strict and generator-bound
+Exit codes: 0 done · 1 a threshold breached, --bail stopped the run, no request succeeded, or --strict and
+            generator-bound
             2 usage error (bad flag, bad threshold, unreadable file) · 130 interrupted (Ctrl-C)
 
 Examples:
@@ -88,6 +89,29 @@ Examples:
   floodgate flood http://10.0.0.5:8080/ -c 200 -d 60s --json a.json    # on each load machine, then:
   floodgate flood merge a.json b.json c.json --html report.html --threshold 'p99<50ms'
   floodgate flood --matrix scenarios.json --json matrix.json --html matrix.html
+`;
+
+const MERGE_HELP = `floodgate flood merge: combine runs made on several machines (or several runs) into one exact report.
+
+Usage: floodgate flood merge FILE.json… [options]
+
+Counts add, latency histograms add bucket by bucket (the merged p99 is the p99 of every request), timelines add
+second by second, aligned on each run's start. The runs are meant to have run at the same time, against one
+target: when their time spans do not overlap, merge refuses (exit 2), because the merged connections and
+rates would describe load that never ran at once; --force merges them anyway, with a warning.
+
+Options:
+      --json FILE          write the merged result as JSON ('-' = stdout, the summary then goes to stderr)
+      --html FILE          write a self-contained HTML report
+      --threshold EXPR     fail (exit 1) unless EXPR holds, repeatable (see floodgate flood --help)
+      --strict             also fail (exit 1) when the verdict says a generator was the bottleneck
+      --force              merge runs whose time spans do not overlap
+  -h, --help               this help
+
+Exit codes: 0 done · 1 a threshold breached, nothing succeeded, or --strict and generator-bound · 2 usage error
+
+Example:
+  floodgate flood merge a.json b.json c.json --html report.html --threshold 'p99<50ms'
 `;
 
 const OPTIONS = {
@@ -121,6 +145,7 @@ const MERGE_OPTIONS = {
   html: OPTIONS.html,
   threshold: OPTIONS.threshold,
   strict: OPTIONS.strict,
+  force: { type: 'boolean' },
   help: OPTIONS.help,
 } as const;
 
@@ -271,6 +296,10 @@ function exitCode(entries: readonly { result: FloodResult; thresholds: readonly 
       out.write(`FAILED: ${who}stopped by --bail (${result.stopped.detail})\n`);
       code = 1;
     }
+    if (verdict(result).nothingSucceeded) {
+      out.write(`FAILED: ${who}no request succeeded\n`);
+      code = 1;
+    }
     if (strict && !verdict(result).trustworthy) {
       out.write(`FAILED (--strict): ${who}the load generator was the bottleneck; the figures cannot be trusted\n`);
       code = 1;
@@ -312,7 +341,7 @@ async function runMatrix(file: string, values: Values, thresholds: readonly Thre
 async function runMerge(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: MERGE_OPTIONS, allowPositionals: true, strict: true });
   if (values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(MERGE_HELP);
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('merge: give the JSON result files to merge, e.g. floodgate flood merge a.json b.json');
@@ -332,6 +361,13 @@ async function runMerge(argv: string[]): Promise<number> {
   const merged = allMatrices
     ? (inputs[0] ?? []).map((_, i) => mergeResults(inputs.map((r) => r[i]).filter((r): r is FloodResult => r !== undefined)))
     : [mergeResults(inputs.flat())];
+  const groups = allMatrices ? (inputs[0] ?? []).map((_, i) => inputs.map((r) => r[i]).filter((r): r is FloodResult => r !== undefined)) : [inputs.flat()];
+  for (const group of groups) {
+    const problem = overlapProblem(group);
+    if (problem === undefined) continue;
+    if (!values.force) throw new UsageError(`merge: ${problem}; merged, they would read as one run of their connections added up. Add --force to merge them anyway`);
+    process.stderr.write(`floodgate flood merge: warning: ${problem}; the merged connections and rates describe load that never ran at once\n`);
+  }
   const entries = merged.map((result) => ({ result, thresholds: evaluateThresholds(thresholds, result) }));
   if (entries.length === 1 && entries[0]) out.write(renderSummary(entries[0].result, entries[0].thresholds));
   else out.write(renderComparison(merged));

@@ -30,7 +30,11 @@ Commands:
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [first, ...others] = argv;
+  // `floodgate help flood` is `floodgate flood --help`.
+  const helpFor = first === 'help' && others[0] !== undefined;
+  const name = helpFor ? others[0] : first;
+  const rest = helpFor ? ['--help'] : others;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);
     return name === undefined ? 2 : 0;

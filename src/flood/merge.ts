@@ -4,6 +4,27 @@
 import { addEncoded, encodeHistogram, latencyStats, newHistogram } from './histogram.ts';
 import { addCounts, emptyCounts, type FloodResult, type Scenario, type SecondEntry } from './result.ts';
 
+/**
+ * Why the runs cannot be read as one run, or undefined: merged runs are meant to have run at the same time (one
+ * per load machine), so two whose time spans do not overlap would read as load that never ran at once.
+ */
+export function overlapProblem(results: readonly FloodResult[]): string | undefined {
+  const spans = results.flatMap((r): readonly { host: string; startedAt: number; durationMs: number }[] => (r.runs.length > 0 ? r.runs : [{ host: 'run', startedAt: r.startedAt, durationMs: r.durationMs }]))
+    .map((run, i) => ({ label: `run ${i + 1} (${run.host}, from ${new Date(run.startedAt).toISOString()})`, from: run.startedAt, to: run.startedAt + run.durationMs }));
+  for (let i = 0; i < spans.length; i++) {
+    for (let j = i + 1; j < spans.length; j++) {
+      const a = spans[i];
+      const b = spans[j];
+      if (a === undefined || b === undefined) continue;
+      const [first, second] = a.from <= b.from ? [a, b] : [b, a];
+      if (second.from >= first.to) {
+        return `the runs did not overlap in time: ${second.label} started ${((second.from - first.to) / 1000).toFixed(1)} s after ${first.label} ended`;
+      }
+    }
+  }
+  return undefined;
+}
+
 export function mergeResults(results: readonly FloodResult[]): FloodResult {
   const [first] = results;
   if (!first) throw new Error('nothing to merge');

@@ -3,7 +3,8 @@
 // the server. Each second is judged on flood's own health; the verdict says "trustworthy" or names the second from
 // which the generator was the bottleneck.
 import { latencyStats, type LatencyStats } from './histogram.ts';
-import type { FloodResult, SecondEntry } from './result.ts';
+import { ERROR_KINDS } from './outcome.ts';
+import { tally, type FloodResult, type SecondEntry } from './result.ts';
 import { formatInt, formatMs, pct } from './units.ts';
 
 /** A generator thread busier than this (CPU or event loop) is saturated: its own queueing enters the figures. */
@@ -75,6 +76,8 @@ export function generatorSummary(r: FloodResult): GeneratorSummary {
 
 export interface Verdict {
   readonly trustworthy: boolean;
+  /** Not one request got an answer with a status counted as success (a dead target, a wrong URL, --ok). */
+  readonly nothingSucceeded: boolean;
   /** Seconds into the run from which flood was the bottleneck, or null. */
   readonly generatorBoundFrom: number | null;
   /** How many seconds of the timeline were generator-bound. */
@@ -131,7 +134,18 @@ export function verdict(r: FloodResult): Verdict {
     ? starvedText
     : `Use more --threads, a lower rate, or several machines (floodgate flood merge).${starved ? ` In ${starvedSeconds} of the seconds, ${starvedText.charAt(0).toLowerCase()}${starvedText.slice(1)}` : ''}`;
   let text: string;
-  if (from !== null) {
+  const t = tally(r.counts);
+  const nothingSucceeded = t.ok === 0;
+  if (nothingSucceeded) {
+    const why = [
+      ...Object.entries(r.counts.statuses).sort(([a], [b]) => Number(a) - Number(b)).map(([c, n]) => `${c} × ${formatInt(n)}`),
+      ...ERROR_KINDS.filter((k) => r.counts.failures[k] > 0).map((k) => `${k} × ${formatInt(r.counts.failures[k])}`),
+    ];
+    text = t.hits === 0
+      ? 'NOTHING SUCCEEDED: no request finished, so there is nothing to measure.'
+      : `NOTHING SUCCEEDED: none of the ${formatInt(t.hits)} requests got a successful answer (${why.join(', ')}); ` +
+        'the figures describe failures, not the server at work. Check the URL, that the server is up, and --ok.';
+  } else if (from !== null) {
     text =
       `GENERATOR-BOUND from ${from} s on (${boundSeconds} of ${r.timeline.length} s): ${worst.join(', ')}. ` +
       `From then on the throughput and latency describe flood as much as the server. ${advice}`;
@@ -147,6 +161,7 @@ export function verdict(r: FloodResult): Verdict {
   }
   return {
     trustworthy: from === null,
+    nothingSucceeded,
     generatorBoundFrom: from,
     boundSeconds,
     totalSeconds: r.timeline.length,

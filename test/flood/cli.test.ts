@@ -67,7 +67,8 @@ test('--json on two runs, then merge: one exact report, JSON and self-contained 
   const html = join(dir.path, 'm.html');
   assert.equal((await cli([srv.url, '-c', '2', '-n', '300', '--json', a, '--name', 'machine-a'])).code, 0);
   assert.equal((await cli([srv.url, '-c', '2', '-n', '200', '--json', b, '--name', 'machine-b'])).code, 0);
-  const merged = await cli(['merge', a, b, '--json', m, '--html', html, '--threshold', 'errors<1%']);
+  // one run after the other: merge needs --force (see summary.test.ts)
+  const merged = await cli(['merge', a, b, '--force', '--json', m, '--html', html, '--threshold', 'errors<1%']);
   assert.equal(merged.code, 0, merged.stderr);
   assert.match(merged.stdout, /merged from 2 runs/);
   const doc = JSON.parse(await readFile(m, 'utf8')) as { schema: string; version: number; summary: { hits: number }; runs: unknown[]; verdict: { text: string } };

@@ -98,8 +98,12 @@ function charts(r: FloodResult): string[] {
   // a point stands for the slice of time that ends there: the first second is drawn at 1 s
   const xs = t.map((e) => e.second + e.durationMs / 1000);
   const per = (n: number, e: (typeof t)[number]): number => n / (e.durationMs / 1000);
-  const bands: [number, number][] = t.filter((e) => boundReasons(e).length > 0).map((e) => [e.second, e.second + 1]);
-  const bandLabel = 'flood itself was the bottleneck in this second';
+  // Shaded as the verdict says: from the second flood became the bottleneck on; under a trustworthy verdict only
+  // its brief stalls, named as such.
+  const v = verdict(r);
+  const from = v.generatorBoundFrom;
+  const bands: [number, number][] = t.filter((e) => (from !== null ? e.second >= from : boundReasons(e).length > 0)).map((e) => [e.second, e.second + 1]);
+  const bandLabel = from !== null ? 'flood itself was the bottleneck from here on' : 'a brief generator stall: this second\'s tail percentiles include flood\'s own delay';
   const out: string[] = [];
   const throughput = [
     { name: 'finished/s', color: C.blue, values: t.map((e) => per(e.counts.responses + failuresOf(e.counts.failures), e)) },
@@ -125,7 +129,7 @@ function charts(r: FloodResult): string[] {
   const statusClass = (e: (typeof t)[number], lo: number, hi: number): number =>
     Object.entries(e.counts.statuses).reduce((n, [c, k]) => (Number(c) >= lo && Number(c) < hi ? n + k : n), 0);
   out.push(barChart({
-    title: 'Errors per second', xs: t.map((e) => e.second), xLabel: 'seconds', xFrom: 0, yLabel: 'failed requests', series: [
+    title: 'Errors per second', xs: t.map((e) => e.second), xLabel: 'seconds', xFrom: 0, yLabel: 'failed requests', integer: true, series: [
       { name: 'timeouts', color: C.orange, values: t.map((e) => ERROR_KINDS.filter(isTimeoutKind).reduce((n, k) => n + e.counts.failures[k], 0)) },
       { name: 'socket errors', color: C.purple, values: t.map((e) => ERROR_KINDS.filter((k) => !isTimeoutKind(k)).reduce((n, k) => n + e.counts.failures[k], 0)) },
       { name: '5xx', color: C.red, values: t.map((e) => statusClass(e, 500, 600)) },
@@ -133,7 +137,7 @@ function charts(r: FloodResult): string[] {
     ],
   }));
   out.push(lineChart({
-    title: 'Load generator health (shaded: flood was the bottleneck)', xs, xLabel: 'seconds', xFrom: 0, yLabel: '% of one core / of the loop', yMax: 100, bands, bandLabel,
+    title: `Load generator health (shaded: ${from !== null ? 'flood was the bottleneck' : 'brief generator stalls'})`, xs, xLabel: 'seconds', xFrom: 0, yLabel: '% of one core / of the loop', yMax: 100, bands, bandLabel,
     formatY: (v) => `${v}%`,
     series: [
       { name: 'CPU', color: C.blue, values: t.map((e) => e.generator.cpu * 100) },

@@ -21,6 +21,8 @@ export interface ChartOptions {
   readonly formatY?: (v: number) => string;
   readonly formatX?: (v: number) => string;
   readonly yMax?: number;
+  /** The y values are counts: ticks at whole numbers only. */
+  readonly integer?: boolean;
   /** Start the x axis here rather than at the first point (time axes start at 0). */
   readonly xFrom?: number;
 }
@@ -72,7 +74,7 @@ function frame(o: ChartOptions, yMinData: number, yMaxData: number): Frame {
     for (let t = lo; t <= hi * 1.0001; t *= 10) yTicks.push(t);
   } else {
     const top = o.yMax ?? (yMaxData > 0 ? yMaxData * 1.08 : 1);
-    const step = niceStep(top, 5);
+    const step = o.integer ? Math.max(1, Math.round(niceStep(top, 5))) : niceStep(top, 5);
     const hi = Math.ceil(top / step) * step;
     y = (v) => M.top + ph - (v / hi) * ph;
     for (let t = 0; t <= hi * 1.0001; t += step) yTicks.push(t);

@@ -65,6 +65,7 @@ export function renderSummary(r: FloodResult, thresholds: readonly ThresholdOutc
     ['Hits', 'Errors', 'Timeouts', 'Avg response', 'Error rate'],
     [formatInt(s.hits), formatInt(s.errors), formatInt(s.timeouts), s.latency.count > 0 ? formatMs(s.latency.mean) : '-', formatPercent(s.errorRate)],
   ], '  ', 'r'));
+  out.push(`  (Hits: requests that finished, answered or failed; not cache hits. Errors: answers with a status outside --ok ${r.scenario.ok}, and connection failures.)`);
   out.push('');
   const rows: string[][] = [['Latency', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'count']];
   rows.push(statsRow(open ? 'successes, from schedule (corrected)' : 'successes', s.latency));
@@ -76,8 +77,12 @@ export function renderSummary(r: FloodResult, thresholds: readonly ThresholdOutc
   out.push(`  Throughput    ${formatInt(s.rps)} requests/s over ${(s.durationS).toFixed(2)} s (successful ${formatInt(s.okRps)}/s) · ${formatInt(r.counts.sent)} sent · ${formatBytes(r.counts.bytesIn)} in, ${formatBytes(r.counts.bytesOut)} out`);
   const statuses = Object.entries(r.counts.statuses).sort(([a], [b]) => Number(a) - Number(b));
   out.push(`  Status codes  ${statuses.length === 0 ? 'none' : statuses.map(([c, n]) => `${c} × ${formatInt(n)}`).join(' · ')}`);
-  const failures = ERROR_KINDS.filter((k) => r.counts.failures[k] > 0);
-  out.push(`  Failures      ${failures.length === 0 ? 'none' : failures.map((k) => `${k} × ${formatInt(r.counts.failures[k])}`).join(' · ')}`);
+  // Failures lists what Errors and Timeouts count: statuses outside --ok, then requests that got no answer.
+  const failures = [
+    ...statuses.filter(([c]) => !okStatuses(r.scenario.ok)(Number(c))).map(([c, n]) => `status ${c} × ${formatInt(n)}`),
+    ...ERROR_KINDS.filter((k) => r.counts.failures[k] > 0).map((k) => `${k} × ${formatInt(r.counts.failures[k])}`),
+  ];
+  out.push(`  Failures      ${failures.length === 0 ? 'none' : failures.join(' · ')}`);
   out.push(`  Generator     CPU max ${pct(g.maxCpu)} of a core · event loop max ${pct(g.maxElu)} busy · loop delay p99 max ${formatMs(g.maxLoopDelayP99)}`);
   if (open) {
     out.push(`                send delay p50 ${formatMs(g.sendDelay.p50)} · p99 ${formatMs(g.sendDelay.p99)} · max ${formatMs(g.sendDelay.max)} · ` +
@@ -96,6 +101,12 @@ export function renderSummary(r: FloodResult, thresholds: readonly ThresholdOutc
   out.push(`  Verdict: ${v.text}`);
   for (const n of v.notes) out.push(`  Note: ${n}`);
   return `${out.join('\n')}\n`;
+}
+
+/** Whether a status counts as success under an --ok text such as "200-399,404". */
+function okStatuses(ok: string): (status: number) => boolean {
+  const ranges = ok.split(',').map((part) => part.split('-').map((x) => Number(x.trim())));
+  return (status) => ranges.some(([from, to]) => from !== undefined && status >= from && status <= (to ?? from));
 }
 
 /** One row per scenario: the matrix comparison table. */
