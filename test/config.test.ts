@@ -16,21 +16,21 @@ describe('config', () => {
   });
 
   it('takes flags over the environment over defaults, with units', () => {
-    const { config } = loadConfig(['--port', '9000', '--ttl=2m', '--log-requests'], { PORT: '7000', FLOODGATE_CACHE_BYTES: '1GiB', FLOODGATE_TTL: '10', FLOODGATE_STORE_TIMEOUT: '2s' });
+    const { config } = loadConfig(['--port', '9000', '--ttl=2m', '--log-requests'], { PORT: '7000', FLOODGATE_CACHE_BYTES: '1GiB', FLOODGATE_TTL: '10s', FLOODGATE_STORE_TIMEOUT: '2s' });
     assert.equal(config.port, 9000);
     assert.equal(config.ttl, 120_000);
     assert.equal(config.cacheBytes, 1024 ** 3);
     assert.equal(config.storeTimeout, 2000);
     assert.equal(config.logRequests, true);
-    assert.equal(loadConfig([], { FLOODGATE_TTL: '10' }).config.ttl, 10_000, 'a bare TTL is in seconds');
+    assert.equal(loadConfig([], { FLOODGATE_TTL: '10s' }).config.ttl, 10_000);
   });
 
   it('rejects unknown, malformed, out-of-range and renamed options, naming them', () => {
     const bad: [string[], Record<string, string>, RegExp][] = [
-      [['--prot', '1'], {}, /unknown option --prot/],
-      [['--port', 'eighty'], {}, /--port: expected a number/],
+      [['--prot', '1'], {}, /unknown option --prot \(did you mean --port\?\)/],
+      [['--port', 'eighty'], {}, /--port: expected a whole number/],
       [['--port', '70000'], {}, /--port: must be at most 65535/],
-      [[], { PORT: '-1' }, /PORT: expected a number/],
+      [[], { PORT: '-1' }, /PORT: cannot be negative/],
       [[], { FLOODGATE_CACHE_BYTES: '12 parsecs' }, /FLOODGATE_CACHE_BYTES/],
       [['--cache-size', '1'], {}, /--cache-size was renamed to --cache-bytes/],
       [[], { FLOODGATE_POOL_SIZE: '5' }, /FLOODGATE_POOL_SIZE was renamed to FLOODGATE_DB_POOL/],

@@ -25,9 +25,9 @@ Servers on PostgreSQL see the imported content at once (change feed); servers on
 see it as their cached copies expire (TTL), or at once for keys they have not cached.
 
 Options:
-  --collection NAME   collection for records that name none [default: default]
-  --format F          ndjson or csv [default: from the file name, .csv = csv]
-  --batch N           records per transaction [default: ${BULK_BATCH}]
+  --collection NAME   collection for records that name none (default default)
+  --format F          ndjson or csv (default from the file name, .csv = csv)
+  --batch N           records per transaction (default ${BULK_BATCH})
   --data-dir, --database-url, --db-schema, --db-pool   as for floodgate serve
 
 Example:

@@ -19,13 +19,13 @@ For each scenario it starts a real \`floodgate serve\` (pinned to core 0) and dr
 Usage: floodgate lab [options]
 
 Options:
-  --seconds N        measured seconds per scenario                       [default: 10]
-  -c, --connections N  keep-alive connections                            [default: 100]
-  --users N          demo user ids 1..N (seeded into a temporary store)  [default: 100000]
+  --seconds N        measured seconds per scenario                       (default 10)
+  -c, --connections N  keep-alive connections                            (default 100)
+  --users N          demo user ids 1..N (seeded into a temporary store)  (default 100000)
   --only IDS         comma-separated scenario ids: store, redis, memory, https, https-new, workers
   --database-url URL run on PostgreSQL (a temporary schema, dropped after) instead of embedded SQLite
-                     [default: DATABASE_URL, else embedded]
-  --redis-url URL    add the Redis row                                   [default: REDIS_URL, else none]
+                     (default DATABASE_URL, else embedded)
+  --redis-url URL    add the Redis row                                   (default REDIS_URL, else none)
   --help             this text
 
 Example:

@@ -1,5 +1,5 @@
 // floodgate serve: start the Connected Content server.
-import { describeConfig, optionsHelp, type Config } from '../config.ts';
+import { describeConfig, optionsHelp, printableConfig, type Config } from '../config.ts';
 import { CollectionsError } from '../content/collections.ts';
 import cluster from 'node:cluster';
 import { readFileSync, rmSync } from 'node:fs';
@@ -22,7 +22,7 @@ Usage: floodgate serve [options]
 
 Options (flag, environment variable, meaning, default; flags win over the environment):
 ${optionsHelp()}
-  --print-config   Print the resolved configuration (secrets masked) and exit.
+  --print-config   Print the resolved configuration as flags and values (secrets masked) and exit.
   --help           This text.
 
 Examples:
@@ -38,7 +38,7 @@ export const command: Command = {
     if (typeof loaded === 'number') return loaded;
     const { config, extra } = loaded;
     if (extra['print-config']) {
-      process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
       return 0;
     }
     return cluster.isWorker ? worker(config) : primary(config);

@@ -25,12 +25,16 @@ export class CollectionsError extends Error {
 const ALLOWED = new Set(['ttl', 'fallback', 'fallbackContentType', 'query', 'contentType']);
 
 function parseTtl(where: string, v: unknown): number {
-  if (typeof v === 'number' && v > 0) return Math.round(v * 1000);
-  if (typeof v === 'string') {
-    const ms = Math.round(parseDurationMs(v, 's') ?? 0);
-    if (ms > 0) return ms;
+  // The grammar of every duration flag (common/duration.ts): "60s", "5m", "2m30s"; a bare number has no unit.
+  let problem = 'expected a duration with a unit, e.g. "300ms", "60s", "5m" or "2m30s"';
+  if (typeof v === 'number' || (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v.trim()) && Number(v) !== 0)) {
+    problem = `a bare number has no unit; write "${String(v).trim()}s" or "${String(v).trim()}ms"`;
+  } else if (typeof v === 'string') {
+    const ms = parseDurationMs(v);
+    if (ms !== undefined && Math.round(ms) > 0) return Math.round(ms);
+    if (ms !== undefined) problem = 'must be longer than 0';
   }
-  throw new CollectionsError(`${where}.ttl: expected seconds (300) or a duration ("5m", "30s"), got ${JSON.stringify(v)}`);
+  throw new CollectionsError(`${where}.ttl: ${problem} (got ${JSON.stringify(v)})`);
 }
 
 /**
