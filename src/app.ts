@@ -7,7 +7,7 @@ import { getHeapStatistics } from 'node:v8';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.ts';
-import { loadCollections } from './content/collections.ts';
+import { loadCollections, type CollectionDef } from './content/collections.ts';
 import { seedDemo } from './content/demo.ts';
 import { DEFAULT_COLLECTION } from './content/record.ts';
 import { ContentService } from './content/service.ts';
@@ -54,18 +54,27 @@ export interface AppOptions {
   scrape?: MetricsOptions['scrape'];
   /** The process guard's count of survived unhandled rejections (process-guard.ts), exported as a metric. */
   unhandledRejections?: () => number;
+  /** The collections, already read and checked by the primary; default: read from config.collections here. */
+  collections?: Map<string, CollectionDef>;
 }
 
-/** Runs once before any worker starts: opens the store (which applies migrations), seeds it, closes it. */
-export async function prepareStore(config: Config, logger: Logger, onSeedProgress?: (done: number, total: number) => void): Promise<void> {
+/**
+ * Runs once before any worker starts: opens the store (which applies migrations), seeds it, closes it.
+ * Resolves with whether the start hint's demo key (user 42 of collection default) exists.
+ */
+export async function prepareStore(config: Config, logger: Logger, onSeedProgress?: (done: number, total: number) => void): Promise<{ hintKeyExists: boolean }> {
   const store = await openStore(storeOptions(config, { poolSize: 1, queueTimeoutMs: batchTimeoutMs(config) }));
   try {
     const seeded = await seedDemo(store, config.seed, onSeedProgress);
     if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
+    return { hintKeyExists: (await store.get(DEFAULT_COLLECTION, HINT_KEY)) !== undefined };
   } finally {
     await store.close();
   }
 }
+
+/** The key the start hint (`try: curl …/data?user_id=42`) reads. */
+export const HINT_KEY = '42';
 
 /** The memory watermarks, 0 meaning automatic (see the maxHeap and maxRss options). */
 export function memoryLimits(config: Pick<Config, 'maxHeap' | 'maxRss' | 'workers'>): { maxHeapBytes: number; maxRssBytes: number } {
@@ -114,7 +123,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     }
   };
   try {
-    const collections = await loadCollections(config.collections, config.ttl);
+    const collections = opts.collections ?? (await loadCollections(config.collections, config.ttl));
     const store = await openStore(storeOptions(config, { migrate: opts.prepared !== true }));
     closers.push(() => store.close());
     if (opts.prepared !== true) {

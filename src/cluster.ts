@@ -3,8 +3,11 @@
 // unasked (with a back-off while they crash-loop), relays invalidations between workers, and on
 //   SIGTERM / SIGINT  drains every worker (stop accepting, finish in-flight requests within the shutdown
 //                     timeout) and exits 0;
-//   SIGHUP            rolls: for each worker, start a replacement, wait until it listens, then drain the old one,
-//                     so there is always a worker accepting.
+//   SIGHUP            reloads (serve.ts validates the new collections file first, once, here in the primary; a
+//                     bad one changes nothing): for each worker, start a replacement with the new configuration,
+//                     wait until it listens, then drain the old one, so there is always a worker accepting. If a
+//                     replacement fails to start, the workers already replaced are rolled back to the previous
+//                     configuration: two configurations never keep serving side by side, and the count stays.
 // A worker only ever drains when told to (or on SIGTERM sent to it directly, or when the primary is gone).
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
@@ -13,6 +16,8 @@ import { isMetricsRequest, metricsForWorkers } from './cluster-metrics.ts';
 import { isIpcInvalidation } from './bus/ipc-bus.ts';
 
 const READY = 'floodgate:ready';
+/** A worker that cannot start says why (one line), so that the primary prints it once, not once per worker. */
+const FAILED = 'floodgate:failed';
 const SHUTDOWN = 'floodgate:shutdown';
 /** Extra time past the shutdown timeout before a draining worker is killed. */
 const KILL_GRACE_MS = 5000;
@@ -30,6 +35,10 @@ export interface SupervisorOptions {
 
 interface WorkerState {
   readonly startedAt: number;
+  /** The configuration generation it was started with (bumped by each reload). */
+  readonly generation: number;
+  /** Replaced when it dies: a worker that served; never one that failed to start during start() or a roll. */
+  replaceOnDeath: boolean;
   retiring: boolean;
   readonly ready: Promise<string>;
   readonly exited: Promise<void>;
@@ -39,14 +48,17 @@ export class Supervisor {
   readonly #opts: SupervisorOptions;
   readonly #workers = new Map<Worker, WorkerState>();
   #stopping = false;
-  #rolling: Promise<void> | undefined;
+  #rolling: Promise<boolean> | undefined;
   #crashes = 0;
   #url = '';
+  #env: Record<string, string> | undefined;
+  #generation = 0;
   /** Answers a worker's request for the whole instance's metrics. */
   readonly #metrics = metricsForWorkers();
 
   constructor(opts: SupervisorOptions) {
     this.#opts = opts;
+    this.#env = opts.env;
   }
 
   get url(): string {
@@ -62,16 +74,33 @@ export class Supervisor {
     // (round-robin would accept each one in the primary and pass it over IPC, a bottleneck when thousands of
     // clients connect at once). Pending connections stay in the shared socket's queue while a worker drains.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    const states = Array.from({ length: this.#opts.workers }, () => this.#fork());
+    const states = Array.from({ length: this.#opts.workers }, () => this.#fork(false));
     const urls = await Promise.all(states.map((s) => s.ready));
     this.#url = urls[0] ?? '';
     return this.#url;
   }
 
-  /** Replaces the workers one at a time; a second call while one runs joins it. */
-  rollingRestart(): Promise<void> {
+  /** Replaces the workers one at a time; a second call while one runs joins it. Resolves true when all rolled. */
+  rollingRestart(): Promise<boolean> {
     this.#rolling ??= this.#roll().finally(() => (this.#rolling = undefined));
     return this.#rolling;
+  }
+
+  /**
+   * Rolls every worker onto a new environment (the validated configuration). If a new worker fails to start,
+   * the ones already rolled go back to the previous environment. Resolves true when the new one serves.
+   */
+  async reload(env: Record<string, string>): Promise<boolean> {
+    await this.#rolling?.catch(() => undefined);
+    const previous = { env: this.#env, generation: this.#generation };
+    this.#env = env;
+    this.#generation++;
+    if (await this.rollingRestart()) return true;
+    this.#opts.logger.error('reload failed: rolling the replaced workers back to the previous configuration');
+    this.#env = previous.env;
+    this.#generation = previous.generation;
+    await this.rollingRestart();
+    return false;
   }
 
   /** Drains every worker and resolves once all have exited. */
@@ -80,27 +109,29 @@ export class Supervisor {
     await Promise.all([...this.#workers.keys()].map((w) => this.#retire(w)));
   }
 
-  async #roll(): Promise<void> {
+  /** A plain restart rolls every worker; after a reload, the ones not yet on the current generation. */
+  async #roll(): Promise<boolean> {
     const log = this.#opts.logger;
+    const plain = [...this.#workers.values()].every((s) => s.generation === this.#generation);
     log.info({ workers: this.#workers.size }, 'rolling restart');
-    for (const old of [...this.#workers.keys()]) {
-      if (this.#stopping) return;
-      const state = this.#workers.get(old);
-      if (state === undefined || state.retiring) continue;
-      const fresh = this.#fork();
+    for (const [old, state] of [...this.#workers.entries()]) {
+      if (this.#stopping) return false;
+      if (state.retiring || (!plain && state.generation === this.#generation) || !this.#workers.has(old)) continue;
+      const fresh = this.#fork(false);
       try {
         await fresh.ready;
       } catch (err) {
-        log.error({ err }, 'rolling restart stopped: a new worker failed to start; the old ones keep serving');
-        return;
+        log.error({ err: { message: (err as Error).message } }, 'rolling restart stopped: a new worker failed to start');
+        return false;
       }
       await this.#retire(old);
     }
     log.info('rolling restart done');
+    return true;
   }
 
-  #fork(): WorkerState {
-    const worker = cluster.fork(this.#opts.env);
+  #fork(replaceOnDeath = true): WorkerState {
+    const worker = cluster.fork(this.#env);
     const log = this.#opts.logger;
     let onReady: (url: string) => void = () => undefined;
     let onEarlyExit: (err: Error) => void = () => undefined;
@@ -110,7 +141,8 @@ export class Supervisor {
     });
     ready.catch(() => undefined); // observed by whoever awaits it; never unhandled
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    const state: WorkerState = { startedAt: performance.now(), retiring: false, ready, exited };
+    let failure: { message: string; exitCode: number } | undefined;
+    const state: WorkerState = { startedAt: performance.now(), generation: this.#generation, replaceOnDeath, retiring: false, ready, exited };
     this.#workers.set(worker, state);
     worker.on('message', (m: unknown) => {
       if (isIpcInvalidation(m)) {
@@ -119,20 +151,24 @@ export class Supervisor {
         this.#metrics(worker, m);
       } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === READY) {
         log.debug({ worker: worker.process.pid }, 'worker ready');
+        state.replaceOnDeath = true;
         onReady(String((m as { url?: unknown }).url));
+      } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === FAILED) {
+        const f = m as { message?: unknown; exitCode?: unknown };
+        failure = { message: String(f.message), exitCode: f.exitCode === 2 ? 2 : 1 };
       }
     });
     worker.on('error', (err) => log.warn({ err, worker: worker.process.pid }, 'worker channel error'));
     worker.once('exit', (code, signal) => {
       this.#workers.delete(worker);
-      onEarlyExit(new Error(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before it was ready`));
-      if (state.retiring || this.#stopping) return;
+      onEarlyExit(Object.assign(new Error(failure?.message ?? `worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before it was ready`), { exitCode: failure?.exitCode ?? 1 }));
+      if (state.retiring || this.#stopping || !state.replaceOnDeath) return;
       const lived = performance.now() - state.startedAt;
       this.#crashes = lived < EARLY_DEATH_MS ? this.#crashes + 1 : 0;
       const delay = this.#crashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.#crashes - 1));
       log.warn({ worker: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; replacing it');
       setTimeout(() => {
-        if (!this.#stopping) this.#fork().ready.catch((err: unknown) => log.error({ err }, 'replacement worker failed to start'));
+        if (!this.#stopping) this.#fork().ready.catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'replacement worker failed to start'));
       }, delay);
     });
     return state;
@@ -151,6 +187,11 @@ export class Supervisor {
     await state.exited;
     clearTimeout(kill);
   }
+}
+
+/** A worker that cannot start tells the primary why, in one line, and prints nothing itself. */
+export function reportStartFailure(message: string, exitCode: 1 | 2): void {
+  process.send?.({ t: FAILED, message, exitCode });
 }
 
 /**

@@ -243,6 +243,12 @@ export function loadConfig(
     else if (envValue !== undefined && envValue !== '') out[name] = parseValue(spec, envValue, spec.env);
     else out[name] = spec.default;
   }
+  const url = String(out.databaseUrl);
+  if (url !== '' && !/^postgres(ql)?:\/\//i.test(url)) {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+    const where = fromFlags.has('databaseUrl') ? '--database-url' : 'DATABASE_URL';
+    throw new ConfigError(`${where}: floodgate stores content in PostgreSQL (postgres://…) or, when empty, in embedded SQLite; ${scheme ? `'${scheme}:' URLs are not supported` : 'got something that is not a URL'}`);
+  }
   return { config: Object.freeze(out) as Config, extra };
 }
 

@@ -1,13 +1,16 @@
 // floodgate serve: start the Connected Content server.
-import { describeConfig, optionsHelp, printableConfig, type Config } from '../config.ts';
-import { CollectionsError } from '../content/collections.ts';
 import cluster from 'node:cluster';
-import { readFileSync, rmSync } from 'node:fs';
-import { backlogNote, createLogger, prepareStore, startApp, type App } from '../app.ts';
-import { Supervisor, serveAsWorker } from '../cluster.ts';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { HINT_KEY, backlogNote, createLogger, prepareStore, startApp, type App } from '../app.ts';
+import { Supervisor, reportStartFailure, serveAsWorker } from '../cluster.ts';
 import { offerMetrics, scrapeThroughPrimary } from '../cluster-metrics.ts';
-import { TlsConfigError, prepareTls, type TlsFiles } from '../http/tls.ts';
 import { freePort } from '../common/processes.ts';
+import { describeConfig, optionsHelp, printableConfig, type Config } from '../config.ts';
+import { prepareTls, type TlsFiles } from '../http/tls.ts';
+import { checkPort, checkStore, classifyStartupError, collectionsFromText, readCollectionsFile, type CollectionsFile } from '../startup.ts';
 import { installProcessGuard } from '../process-guard.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
@@ -23,6 +26,9 @@ Usage: floodgate serve [options]
 Options (flag, environment variable, meaning, default; flags win over the environment):
 ${optionsHelp()}
   --print-config   Print the resolved configuration as flags and values (secrets masked) and exit.
+  --check          Check the configuration, the collections file, the TLS files, and connect to the store
+                   and Redis, without serving; exit 0 when ready, 2 for a configuration problem, 1 for a
+                   dependency or the port.
   --help           This text.
 
 Examples:
@@ -34,52 +40,80 @@ Examples:
 export const command: Command = {
   summary: 'run the HTTP server',
   async run(argv) {
-    const loaded = configFromArgs('serve', argv, HELP, { 'print-config': false });
+    const loaded = configFromArgs('serve', argv, HELP, { 'print-config': false, check: false });
     if (typeof loaded === 'number') return loaded;
     const { config, extra } = loaded;
     if (extra['print-config']) {
       process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
       return 0;
     }
+    if (extra.check) {
+      const { runCheck } = await import('./serve-check.ts');
+      return runCheck(config);
+    }
     return cluster.isWorker ? worker(config) : primary(config);
   },
 };
 
-/** What the primary decided for every worker: the concrete port (so a replaced worker binds the same one) and TLS. */
+/** What the primary decided for every worker: the concrete port (so a replaced worker binds the same one), TLS, and the checked collections file. */
 const WORKER_PORT = 'FLOODGATE_WORKER_PORT';
 const WORKER_TLS = 'FLOODGATE_WORKER_TLS';
+const WORKER_COLLECTIONS = 'FLOODGATE_WORKER_COLLECTIONS';
 
-/** A start-up failure the user can fix: printed as one line, exit code 1. */
-function startupProblem(err: unknown, config: Config): string | undefined {
-  if (err instanceof CollectionsError || err instanceof TlsConfigError || (err as { code?: string }).code?.startsWith('FG_STORE')) return (err as Error).message;
-  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return `port ${config.port} is in use; choose another with --port or PORT.`;
-  return undefined;
+/** One line on stderr, once, and the exit code: 2 for configuration, 1 for runtime; a bug is rethrown. */
+function cannotStart(err: unknown, config: Config, logger: Logger): number {
+  const problem = classifyStartupError(err, config);
+  if (problem === undefined) throw err;
+  logger.debug({ err }, 'cannot start');
+  process.stderr.write(`floodgate serve: ${problem.message}\n`);
+  return problem.exitCode;
 }
 
-/** The supervisor: migrate and seed once, decide port and TLS, fork the workers, act on signals. */
+/** The supervisor: check everything once, migrate and seed once, decide port and TLS, fork the workers, act on signals. */
 async function primary(config: Config): Promise<number> {
   const logger = createLogger(config);
   installProcessGuard(logger);
   logger.info({ config: describeConfig(config) }, 'starting floodgate');
   let env: Record<string, string>;
   let tlsDir: string | undefined;
+  let hintKeyExists = false;
   try {
-    const tty = process.stderr.isTTY;
-    await prepareStore(config, logger, (done, total) => {
-      if (tty) process.stderr.write(`\rseeding demo content: ${done}/${total}${done === total ? '\n' : ''}`);
-    });
+    const collections = await readCollectionsFile(config);
     const tls = prepareTls(config, (msg) => logger.info(msg));
-    const port = config.port === 0 ? await freePort(config.host) : config.port;
-    env = { [WORKER_PORT]: String(port), ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
     tlsDir = tls?.temporaryDir;
+    const tty = process.stderr.isTTY;
+    ({ hintKeyExists } = await prepareStore(config, logger, (done, total) => {
+      if (tty) process.stderr.write(`\rseeding demo content: ${done}/${total}${done === total ? '\n' : ''}`);
+    }));
+    if ([...collections.defs.values()].some((d) => d.query !== undefined)) await checkStore(config, collections.defs, false);
+    await checkPort(config.host, config.port);
+    const port = config.port === 0 ? await freePort(config.host) : config.port;
+    env = { [WORKER_PORT]: String(port), [WORKER_COLLECTIONS]: collections.text, ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
   } catch (err) {
-    const problem = startupProblem(err, config);
-    if (problem === undefined) throw err;
-    logger.fatal({ err }, 'cannot start');
-    process.stderr.write(`floodgate serve: ${problem}\n`);
-    return 1;
+    if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
+    return cannotStart(err, config, logger);
   }
   const supervisor = new Supervisor({ workers: config.workers, shutdownTimeoutMs: config.shutdownTimeout, logger, env });
+  // SIGHUP: the collections file is read and checked here, once; a bad one is logged and changes nothing, a good
+  // one rolls every worker onto it. Reloads run one after another.
+  let reloads = Promise.resolve();
+  const reload = async (): Promise<void> => {
+    let file: CollectionsFile;
+    try {
+      file = await readCollectionsFile(config);
+      if ([...file.defs.values()].some((d) => d.query !== undefined)) await checkStore(config, file.defs, false);
+    } catch (err) {
+      const problem = classifyStartupError(err, config);
+      logger.error({ event: 'reload-refused', problem: problem?.message ?? String(err) }, 'reload refused: the new configuration is not valid; the workers keep the current one');
+      return;
+    }
+    logger.info({ event: 'reload', workers: config.workers }, 'reloading: rolling every worker onto the new configuration');
+    const next = { ...env, [WORKER_COLLECTIONS]: file.text };
+    if (await supervisor.reload(next)) {
+      env = next;
+      logger.info({ event: 'reloaded', workers: config.workers }, 'reloaded: every worker serves the new configuration');
+    }
+  };
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down: draining the workers');
@@ -88,27 +122,47 @@ async function primary(config: Config): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     process.on('SIGHUP', () => {
-      supervisor.rollingRestart().catch((err: unknown) => logger.error({ err }, 'rolling restart failed'));
+      reloads = reloads.then(reload).catch((err: unknown) => logger.error({ err }, 'reload failed'));
     });
   });
   let url: string;
   try {
     url = await supervisor.start();
   } catch (err) {
-    logger.fatal({ err }, 'a worker failed to start');
-    process.stderr.write(`floodgate serve: ${(err as Error).message}\n`);
     await supervisor.stop();
     if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
-    return 1;
+    logger.debug({ err }, 'a worker failed to start');
+    process.stderr.write(`floodgate serve: ${(err as Error).message}\n`);
+    return (err as { exitCode?: number }).exitCode === 2 ? 2 : 1;
   }
   logger.info({ url, workers: config.workers }, 'listening');
-  const note = backlogNote(config.backlog, readIfExists('/proc/sys/net/core/somaxconn'));
-  if (note !== undefined) logger.info({ backlog: config.backlog }, note);
-  process.stdout.write(`floodgate is serving on ${url} (${config.workers} worker${config.workers === 1 ? '' : 's'})\n  try: curl ${url.startsWith('https') ? '-k ' : ''}'${url}/data?user_id=42'\n`);
+  adviseBacklog(config, logger);
+  const hint = hintKeyExists ? `\n  try: curl ${url.startsWith('https') ? '-k ' : ''}'${url}/data?user_id=${HINT_KEY}'` : '';
+  process.stdout.write(`floodgate is serving on ${url} (${config.workers} worker${config.workers === 1 ? '' : 's'})${hint}\n`);
   await stopped;
   if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
   logger.info('stopped');
   return 0;
+}
+
+/**
+ * The somaxconn advisory, once per host: the first start writes a marker in the system's temp directory (which
+ * a reboot clears, as it resets a sysctl set by hand); later starts log it at debug level only.
+ */
+function adviseBacklog(config: Config, logger: Logger): void {
+  const note = backlogNote(config.backlog, readIfExists('/proc/sys/net/core/somaxconn'));
+  if (note === undefined) return;
+  const marker = join(tmpdir(), `floodgate-somaxconn-advised-${config.backlog}`);
+  if (existsSync(marker)) {
+    logger.debug({ backlog: config.backlog, marker }, note);
+    return;
+  }
+  logger.info({ backlog: config.backlog }, `${note} (said once per host; ${marker} marks it said)`);
+  try {
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
+  } catch {
+    // a read-only temp directory: the advisory repeats, which is harmless
+  }
 }
 
 async function worker(config: Config): Promise<number> {
@@ -120,15 +174,17 @@ async function worker(config: Config): Promise<number> {
   const tls = tlsEnv === undefined ? null : (JSON.parse(tlsEnv) as TlsFiles);
   let app: App;
   try {
-    app = await startApp({ ...config, port }, { logger, prepared: true, tls, ipc: process, scrape: scrapeThroughPrimary(), unhandledRejections: () => guard.rejections });
+    const text = process.env[WORKER_COLLECTIONS];
+    const collections = text === undefined ? undefined : collectionsFromText(text, config);
+    app = await startApp({ ...config, port }, { logger, prepared: true, tls, collections, ipc: process, scrape: scrapeThroughPrimary(), unhandledRejections: () => guard.rejections });
   } catch (err) {
-    const problem = startupProblem(err, config);
-    if (problem === undefined) throw err;
-    logger.fatal({ err }, 'worker cannot start');
-    process.stderr.write(`floodgate serve: ${problem}\n`);
-    // The IPC channel would keep this process alive, and the primary waiting for it: let go, so it exits (1).
+    // Said once, by the primary: this worker only hands it the line and its exit code.
+    const problem = classifyStartupError(err, { ...config, port });
+    if (problem === undefined) logger.error({ err }, 'worker cannot start');
+    reportStartFailure(problem?.message ?? `a worker could not start: ${(err as Error).message}`, problem?.exitCode ?? 1);
+    // The IPC channel would keep this process alive, and the primary waiting for it: let go, so it exits.
     cluster.worker?.disconnect();
-    return 1;
+    return problem?.exitCode ?? 1;
   }
   offerMetrics(app.registry); // listening, warmed up: counted from here on
   return serveAsWorker(app, config.shutdownTimeout);

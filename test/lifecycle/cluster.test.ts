@@ -1,7 +1,11 @@
-// The supervisor against real processes: crash replacement, graceful SIGTERM, rolling SIGHUP under load,
+// The supervisor against real processes: crash replacement, graceful SIGTERM, rolling SIGHUP under load, a
+// reload refused in the primary and then rolled,
 // invalidation across workers over IPC, seeding once, one /metrics for every worker.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { demoBody } from '../../src/content/demo.ts';
 import { sumMetric } from '../support/serve.ts';
@@ -56,6 +60,44 @@ describe('cluster supervisor', () => {
     assert.deepEqual(st.failures, []);
     assert.deepEqual([...st.statuses.keys()], [200]);
     assert.ok(st.requests > 200, `${st.requests} requests`);
+  });
+
+  it('SIGHUP with a bad collections file changes nothing; fixed, every worker rolls onto it and one config serves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-reload-'));
+    const file = join(dir, 'collections.json');
+    writeFileSync(file, JSON.stringify({ collections: { default: { ttl: '60s' } } }));
+    try {
+      const s = await start(['--workers', '2', '--seed', '100', '--collections', file, '--log-level', 'info']);
+      const maxAges = async (n: number): Promise<string[]> => {
+        const seen = new Set<string>();
+        for (let i = 1; i <= n; i++) seen.add(String((await get(`${s.url}/data?user_id=${i}`)).headers['cache-control']));
+        return [...seen];
+      };
+      assert.deepEqual(await maxAges(10), ['max-age=60']);
+      const before = s.workers();
+      // An unknown key: refused once, in the primary; no worker is touched.
+      writeFileSync(file, JSON.stringify({ collections: { default: { ttl: '30s', colour: 'red' } } }));
+      process.kill(s.pid, 'SIGHUP');
+      assert.ok(await eventually(() => s.output().includes('reload refused'), 10_000), s.output());
+      await sleep(1000); // a worker the reload would have forked would be starting by now
+      assert.equal(s.output().split('\n').filter((l) => l.includes('reload refused')).length, 1);
+      assert.doesNotMatch(s.output(), /worker died|failed to start/);
+      assert.deepEqual(s.workers().sort(), before.sort());
+      assert.deepEqual(await maxAges(10), ['max-age=60']);
+      // Fixed: every worker is replaced, the count stays at --workers, and reads show one max-age.
+      writeFileSync(file, JSON.stringify({ collections: { default: { ttl: '30s' } } }));
+      process.kill(s.pid, 'SIGHUP');
+      assert.ok(await eventually(() => s.output().includes('"msg":"reloaded'), 30_000), s.output());
+      assert.ok(await eventually(() => s.workers().length === 2, 10_000), `workers: ${s.workers()}`);
+      assert.ok(s.workers().every((p) => !before.includes(p)), `${before} -> ${s.workers()}`);
+      assert.deepEqual(await maxAges(20), ['max-age=30']);
+      assert.equal(sumMetric((await get(`${s.url}/metrics`)).body, 'floodgate_worker_processes'), 2);
+      await sleep(1500); // nothing left crash-looping to start later
+      assert.equal(s.workers().length, 2);
+      assert.equal(sumMetric((await get(`${s.url}/metrics`)).body, 'floodgate_worker_processes'), 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('SIGTERM stops accepting, lets an in-flight request finish, and exits 0', async () => {
