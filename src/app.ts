@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { pino, type Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import client, { type Registry } from 'prom-client';
 import type { Config } from './config.ts';
 import { loadCollections, type CollectionDef } from './content/collections.ts';
 import { seedDemo } from './content/demo.ts';
@@ -14,6 +14,7 @@ import { ContentService } from './content/service.ts';
 import { Admission } from './http/admission.ts';
 import { authorization, credentials } from './http/auth.ts';
 import { trackConnections } from './http/drain.ts';
+import { StateLog, type StateLogOptions } from './http/events.ts';
 import { createMetrics, type MetricsOptions } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
 import { createHandler, type Readiness } from './http/routes.ts';
@@ -54,6 +55,8 @@ export interface AppOptions {
   scrape?: MetricsOptions['scrape'];
   /** The process guard's count of survived unhandled rejections (process-guard.ts), exported as a metric. */
   unhandledRejections?: () => number;
+  /** Timing of the state-change log lines (tests shorten them); default STATE_LOG_DEFAULTS. */
+  events?: Pick<StateLogOptions, 'tickMs' | 'quietMs' | 'minGapMs'>;
   /** The collections, already read and checked by the primary; default: read from config.collections here. */
   collections?: Map<string, CollectionDef>;
 }
@@ -200,6 +203,19 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     }
     // Sampling starts after the warm-up: its busy loop is not load, and would start the server shedding.
     pressure.start();
+    const dependencies = Object.fromEntries(Object.entries(readiness).map(([name, r]) => [name, r.check]));
+    const events = new StateLog({ logger, registry: metrics.registry, dependencies, ...opts.events }).start();
+    closers.push(async () => events.stop());
+    new client.Gauge({
+      name: 'floodgate_dependency_up',
+      help: '1 while a dependency (store, redis) answered its last check (every second), 0 while it does not; the worst worker.',
+      labelNames: ['dependency'],
+      registers: [metrics.registry],
+      aggregator: 'min',
+      collect() {
+        for (const name of Object.keys(dependencies)) this.set({ dependency: name }, events.isUp(name) === false ? 0 : 1);
+      },
+    });
     const tlsFiles = opts.tls === undefined ? prepareTls(config, (msg) => logger.info(msg)) : (opts.tls ?? undefined);
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);

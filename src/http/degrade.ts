@@ -43,6 +43,11 @@ export function createDegrade(deps: DegradeDeps): Degrade {
     help: 'Reads answered without fresh content, by answer (stale, fallback, refused = 503) and reason (deadline, queue-full, event-loop, memory, store-error).',
     labelNames: ['answer', 'reason'],
     registers: [deps.registry],
+    // Every series is there from the start, at zero (also after the reset that follows the warm-up), so that
+    // rate() and alerts see a 0 rather than nothing.
+    collect() {
+      for (const answer of ANSWERS) for (const reason of SHED_REASONS) this.inc({ answer, reason }, 0);
+    },
   });
   const children = new Map<string, client.Counter.Internal>();
   for (const a of ANSWERS) for (const r of SHED_REASONS) children.set(a + r, counter.labels(a, r));

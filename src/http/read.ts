@@ -27,7 +27,7 @@ export interface ReadDeps {
 }
 
 /** Counts a finished request (and logs it when asked); from the dispatcher. */
-export type Finish = (route: Route, status: number, t0: number, req: IncomingMessage) => void;
+export type Finish = (route: Route, status: number, t0: number, req: IncomingMessage, res: ServerResponse) => void;
 /** Answers an error and finishes the request. */
 export type Fail = (res: ServerResponse, route: Route, t0: number, req: IncomingMessage, err: unknown) => void;
 /** Answers one read of a validated collection and key; throws HttpError (401) before writing anything. */
@@ -86,7 +86,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     }
     const fresh = service.fresh(collection, key);
     if (fresh !== undefined) {
-      finish(route, answer(req, res, collection, fresh, 'hit'), t0, req);
+      finish(route, answer(req, res, collection, fresh, 'hit'), t0, req, res);
       return;
     }
     miss(req, res, route, collection, key, t0);
@@ -97,7 +97,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
   const miss = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number): void => {
     const pressure = deps.pressure.reasonAt(t0);
     if (pressure !== undefined) {
-      finish(route, degrade(req, res, collection, key, pressure), t0, req);
+      finish(route, degrade(req, res, collection, key, pressure), t0, req, res);
       return;
     }
     const ticket: Ticket = deps.admission.submit(
@@ -106,14 +106,14 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
         service.get(collection, key).then(
           (lookup) => {
             deps.admission.done(ticket);
-            if (!ticket.expired) finish(route, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req);
+            if (!ticket.expired) finish(route, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req, res);
           },
           (err: unknown) => {
             deps.admission.done(ticket);
             if (ticket.expired) return;
             const { error } = toHttpError(err);
             if (error.code === 'FG_ERR_STORE_TIMEOUT' || error.code === 'FG_ERR_STORE_UNAVAILABLE') {
-              finish(route, degrade(req, res, collection, key, 'store-error', error), t0, req);
+              finish(route, degrade(req, res, collection, key, 'store-error', error), t0, req, res);
             } else fail(res, route, t0, req, err);
           },
         ).catch((err: unknown) => {
@@ -122,7 +122,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
           sendError(res, toHttpError(err).error);
         });
       },
-      (reason) => finish(route, degrade(req, res, collection, key, reason), t0, req),
+      (reason) => finish(route, degrade(req, res, collection, key, reason), t0, req, res),
     );
   };
   const degrade = createDegrade({
@@ -138,7 +138,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
  * One request header by lower-case name, read from rawHeaders: Node builds `req.headers` lazily on first
  * access, and the cached read path has no other use for it.
  */
-function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
+export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];

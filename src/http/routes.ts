@@ -7,7 +7,7 @@ import { collectionProblem, keyProblem } from '../content/keys.ts';
 import { DEFAULT_COLLECTION } from '../content/record.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import type { Metrics, Route } from './metrics.ts';
-import { createRead, type ReadDeps } from './read.ts';
+import { createRead, rawHeader, type ReadDeps } from './read.ts';
 import { readiness, type Readiness } from './readiness.ts';
 import { sendError, sendJson } from './respond.ts';
 import { allow, decode, queryParam } from './url.ts';
@@ -27,17 +27,34 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createHandler(deps: RouteDeps): Handler {
   const { metrics, logger } = deps;
-  const finish = (route: Route, status: number, t0: number, req: IncomingMessage): void => {
+  const finish = (route: Route, status: number, t0: number, req: IncomingMessage, res: ServerResponse): void => {
     metrics.inFlight--;
     metrics.request(route, status, (performance.now() - t0) / 1000);
-    if (deps.logRequests) logger.info({ method: req.method, url: req.url, status, ms: performance.now() - t0 }, 'request');
+    if (deps.logRequests) logRequest(req, res, status, performance.now() - t0);
+  };
+  // --log-requests only (never on the default path): what was answered is read back from the header block the
+  // response wrote, as the cached path writes its headers as a flat array that getHeader() does not see.
+  let requestSeq = 0;
+  const logRequest = (req: IncomingMessage, res: ServerResponse, status: number, ms: number): void => {
+    const head = (res as unknown as { _header?: string | null })._header ?? '';
+    const given = rawHeader(req.rawHeaders, 'x-request-id');
+    logger.info({
+      reqId: given !== undefined && given.length <= 128 ? given : `${process.pid}-${++requestSeq}`,
+      method: req.method,
+      url: req.url,
+      status,
+      cache: /\r\nX-Cache: ([^\r]*)/i.exec(head)?.[1],
+      bytes: Number(/\r\nContent-Length: (\d+)/i.exec(head)?.[1] ?? 0),
+      client: req.socket.remoteAddress,
+      ms,
+    }, 'request');
   };
 
   const fail = (res: ServerResponse, route: Route, t0: number, req: IncomingMessage, err: unknown): void => {
     const { error, internal } = toHttpError(err);
     if (internal) logger.error({ err, method: req.method, url: req.url }, 'internal error');
     sendError(res, error);
-    finish(route, error.status, t0, req);
+    finish(route, error.status, t0, req, res);
   };
   const read = createRead(deps, finish, fail);
 
@@ -73,7 +90,7 @@ export function createHandler(deps: RouteDeps): Handler {
         const key = decode(rest.slice(slash + 1));
         if (key === '_bulk' && method === 'POST') {
           route = 'bulk';
-          handleBulk(req, res, deps, collection).then((status) => finish(route, status, t0, req), (err: unknown) => fail(res, route, t0, req, err));
+          handleBulk(req, res, deps, collection).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
           return;
         }
         const problem = keyProblem(key);
@@ -85,14 +102,14 @@ export function createHandler(deps: RouteDeps): Handler {
         }
         route = 'write';
         allow(method, 'GET, HEAD, PUT, DELETE');
-        handleWrite(req, res, deps, collection, key).then((status) => finish(route, status, t0, req), (err: unknown) => fail(res, route, t0, req, err));
+        handleWrite(req, res, deps, collection, key).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
         return;
       }
       if (path === '/healthz') {
         route = 'healthz';
         allow(method, 'GET, HEAD');
         sendJson(res, 200, { status: 'ok' });
-        finish(route, 200, t0, req);
+        finish(route, 200, t0, req, res);
         return;
       }
       if (path === '/readyz') {
@@ -101,7 +118,7 @@ export function createHandler(deps: RouteDeps): Handler {
         readiness(deps.readiness).then(
           ({ ready, status, checks }) => {
             sendJson(res, ready ? 200 : 503, { status, checks });
-            finish('readyz', ready ? 200 : 503, t0, req);
+            finish('readyz', ready ? 200 : 503, t0, req, res);
           },
           (err: unknown) => fail(res, 'readyz', t0, req, err),
         );
@@ -114,7 +131,7 @@ export function createHandler(deps: RouteDeps): Handler {
           (text) => {
             res.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' });
             res.end(text);
-            finish('metrics', 200, t0, req);
+            finish('metrics', 200, t0, req, res);
           },
           (err: unknown) => fail(res, 'metrics', t0, req, err),
         );
