@@ -16,13 +16,16 @@ export interface CollectionDef {
   readonly query?: string;
   /** Content-Type of query results. */
   readonly contentType: string;
+  /** What a key that does not exist answers: 404 (default), or the fallback body (200, X-Fallback: missing). */
+  readonly missing: 'not-found' | 'fallback';
 }
 
 export class CollectionsError extends Error {
   override readonly name = 'CollectionsError';
 }
 
-const ALLOWED = new Set(['ttl', 'fallback', 'fallbackContentType', 'query', 'contentType']);
+const ALLOWED = new Set(['ttl', 'fallback', 'fallbackContentType', 'query', 'contentType', 'missing']);
+const MISSING = ['not-found', 'fallback'] as const;
 
 function parseTtl(where: string, v: unknown): number {
   // The grammar of every duration flag (common/duration.ts): "60s", "5m", "2m30s"; a bare number has no unit.
@@ -39,11 +42,11 @@ function parseTtl(where: string, v: unknown): number {
 
 /**
  * Parses a collections document: `{ "collections": { "<name>": { "ttl": "60s", "fallback": "…",
- * "fallbackContentType": "…", "query": "SELECT …", "contentType": "…" } } }`. Unknown keys are errors.
+ * "fallbackContentType": "…", "query": "SELECT …", "contentType": "…", "missing": "fallback" } } }`. Unknown keys are errors.
  */
 export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'collections'): Map<string, CollectionDef> {
   const out = new Map<string, CollectionDef>();
-  out.set(DEFAULT_COLLECTION, { name: DEFAULT_COLLECTION, ttlMs: defaultTtlMs, contentType: DEFAULT_CONTENT_TYPE });
+  out.set(DEFAULT_COLLECTION, { name: DEFAULT_COLLECTION, ttlMs: defaultTtlMs, contentType: DEFAULT_CONTENT_TYPE, missing: 'not-found' });
   if (doc === undefined) return out;
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new CollectionsError(`${source}: expected a JSON object`);
   for (const k of Object.keys(doc)) if (k !== 'collections') throw new CollectionsError(`${source}: unknown key "${k}" (expected "collections")`);
@@ -72,7 +75,11 @@ export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'c
     const fallbackContentType = mediaType('fallbackContentType');
     const fallback = str('fallback');
     const query = str('query');
+    const missing = str('missing') ?? 'not-found';
+    if (!(MISSING as readonly string[]).includes(missing)) throw new CollectionsError(`${where}.missing: expected "not-found" (404, the default) or "fallback", got ${JSON.stringify(missing)}`);
+    if (missing === 'fallback' && fallback === undefined) throw new CollectionsError(`${where}.missing: "fallback" answers a missing key with the fallback body: give one ("fallback": "…")`);
     out.set(name, {
+      missing: missing as CollectionDef['missing'],
       name,
       ttlMs: def.ttl === undefined ? defaultTtlMs : parseTtl(where, def.ttl),
       contentType,

@@ -51,6 +51,13 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     metrics.memory(outcome);
     const record = entry.record;
     if (record === undefined) {
+      const def = service.collection(collection);
+      if (def?.missing === 'fallback' && def.fallback !== undefined) {
+        // The collection asks for its fallback body for keys that do not exist (templates want a default).
+        res.writeHead(200, ['Content-Type', def.fallback.contentType, 'Content-Length', String(def.fallback.body.length), 'Cache-Control', cacheControlOf(collection), 'X-Fallback', 'missing', 'X-Cache', outcome]);
+        res.end(req.method === 'HEAD' ? undefined : def.fallback.body);
+        return 200;
+      }
       res.writeHead(404, ['Content-Type', JSON_TYPE, 'Content-Length', String(Buffer.byteLength(NOT_FOUND_BODY)), 'Cache-Control', 'no-store', 'X-Cache', outcome]);
       res.end(req.method === 'HEAD' ? undefined : NOT_FOUND_BODY);
       return 404;
