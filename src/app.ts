@@ -1,5 +1,6 @@
 // The composition root: builds store, tiers, service, metrics and the HTTP server from one Config, and
 // tears them down in reverse order. `floodgate serve`, the tests and the benchmarks all start the server here.
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { totalmem } from 'node:os';
@@ -75,6 +76,9 @@ export async function prepareStore(config: Config, logger: Logger, onSeedProgres
     await store.close();
   }
 }
+
+/** floodgate's version, from package.json (for floodgate_build_info). */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** The key the start hint (`try: curl …/data?user_id=42`) reads. */
 export const HINT_KEY = '42';
@@ -206,6 +210,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const dependencies = Object.fromEntries(Object.entries(readiness).map(([name, r]) => [name, r.check]));
     const events = new StateLog({ logger, registry: metrics.registry, dependencies, ...opts.events }).start();
     closers.push(async () => events.stop());
+    const memory = service.memory;
+    new client.Gauge({ name: 'floodgate_memory_bytes', help: 'Bytes the memory tier holds (its accounted sizes), summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.set(memory?.size.bytes ?? 0); } });
+    new client.Gauge({ name: 'floodgate_memory_entries', help: 'Entries the memory tier holds, summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.set(memory?.size.entries ?? 0); } });
+    new client.Counter({ name: 'floodgate_memory_evictions_total', help: 'Entries the memory tier pushed out to stay within --cache-bytes.', registers: [metrics.registry], aggregator: 'sum', collect() { this.reset(); this.inc(memory?.evictions ?? 0); } });
+    new client.Gauge({ name: 'floodgate_build_info', help: 'Always 1; the labels say which floodgate and Node.js answer.', labelNames: ['version', 'node'], registers: [metrics.registry], aggregator: 'max', collect() { this.set({ version: VERSION, node: process.version }, 1); } });
     new client.Gauge({
       name: 'floodgate_dependency_up',
       help: '1 while a dependency (store, redis) answered its last check (every second), 0 while it does not; the worst worker.',

@@ -127,6 +127,10 @@ export function createHandler(deps: RouteDeps): Handler {
       if (path === '/metrics') {
         route = 'metrics';
         allow(method, 'GET');
+        // Behind the read credentials when they are set: metrics name collections and reveal traffic.
+        if (deps.readAuth && !deps.readAuth.check(req.headers.authorization)) {
+          throw new HttpError('FG_ERR_UNAUTHORIZED', undefined, { 'WWW-Authenticate': deps.readAuth.challenge });
+        }
         metrics.scrape().then(
           (text) => {
             res.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' });

@@ -61,6 +61,7 @@ const JITTER = 0.1; // ±10 % on every TTL so entries written together do not ex
 
 export class MemoryTier {
   readonly #cache: LRUCache<string, Entry, undefined>;
+  #evictions = 0;
   readonly #opts: MemoryTierOptions;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -75,6 +76,10 @@ export class MemoryTier {
       // No TTL inside lru-cache: freshness and the stale window are judged here, on the injected clock,
       // which keeps lru-cache's get() to a map lookup and a move to the tail.
       noDeleteOnFetchRejection: true,
+      // Counted for floodgate_memory_evictions_total: entries pushed out to make room (not replaced or deleted).
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict') this.#evictions++;
+      },
       fetchMethod: async (cacheKey, stale) => {
         const cut = cacheKey.indexOf(SEP);
         const collection = cut === -1 ? DEFAULT_COLLECTION : cacheKey.slice(0, cut);
@@ -88,6 +93,11 @@ export class MemoryTier {
         }
       },
     });
+  }
+
+  /** Entries pushed out by the byte bound since start. */
+  get evictions(): number {
+    return this.#evictions;
   }
 
   /** Entries in the tier and their accounted bytes. */
