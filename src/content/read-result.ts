@@ -14,6 +14,8 @@ export interface CachedContent {
   readonly record: ContentRecord | undefined;
   /** Strong validator: a hash of the body, so equal content has equal ETags on every instance. '' without a record. */
   readonly etag: string;
+  /** Clock time (ms) until which it is fresh, where a tier knows it: a stale answer's Age is derived from it. */
+  readonly freshUntil?: number;
 }
 
 export interface ReadResult {

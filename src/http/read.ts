@@ -68,7 +68,11 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
       res.end();
       return 304;
     }
-    res.writeHead(200, ['Content-Type', record.contentType, 'Content-Length', String(record.body.length), 'ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
+    if ((outcome === 'stale' || outcome === 'error-stale') && entry.freshUntil !== undefined) {
+      // Served past its TTL: Age says how old it is (loaded at freshUntil - TTL), as an HTTP cache would.
+      const age = String(Math.max(0, Math.floor((Date.now() - entry.freshUntil + service.ttlMs(collection)) / 1000)));
+      res.writeHead(200, ['Content-Type', record.contentType, 'Content-Length', String(record.body.length), 'ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome, 'Age', age]);
+    } else res.writeHead(200, ['Content-Type', record.contentType, 'Content-Length', String(record.body.length), 'ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
     res.end(req.method === 'HEAD' ? undefined : record.body);
     return 200;
   };

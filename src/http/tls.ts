@@ -7,9 +7,11 @@ import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes, si
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
+import { errorBody } from './errors.ts';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -91,8 +93,19 @@ export function createServerFor(limits: ServerLimits, tls: TlsMaterial | undefin
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
   };
   if (tls === undefined) return createHttpServer(opts, handler);
-  return createHttpsServer({ ...opts, cert: tls.cert, key: tls.key, ticketKeys: tls.ticketKeys, sessionTimeout: SESSION_TIMEOUT_S }, handler);
+  const server = createHttpsServer({ ...opts, cert: tls.cert, key: tls.key, ticketKeys: tls.ticketKeys, sessionTimeout: SESSION_TIMEOUT_S }, handler);
+  // Plain HTTP sent to this port: OpenSSL recognises the request line (ERR_SSL_HTTP_REQUEST). Answer a plain
+  // 400 that says so on the TCP socket under the TLS one, instead of closing with an empty reply.
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    const raw = (socket as unknown as { _parent?: Socket | null })._parent;
+    if (err.code !== 'ERR_SSL_HTTP_REQUEST' || !raw || raw.destroyed) return;
+    raw.end(PLAIN_HTTP_ANSWER);
+  });
+  return server;
 }
+
+const PLAIN_HTTP_BODY = errorBody('FG_ERR_BAD_REQUEST', 'This port speaks HTTPS: use https:// (plain HTTP was sent to a TLS port).');
+const PLAIN_HTTP_ANSWER = `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(PLAIN_HTTP_BODY)}\r\nConnection: close\r\n\r\n${PLAIN_HTTP_BODY}`;
 
 function generateWithOpenssl(certFile: string, keyFile: string): boolean {
   const r = spawnSync('openssl', [

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { BulkError, loadNdjson } from '../content/bulk.ts';
 import { mediaTypeProblem } from '../content/media-type.ts';
+import { DEFAULT_CONTENT_TYPE } from '../content/record.ts';
 import type { ContentService } from '../content/service.ts';
 import type { Credentials } from './auth.ts';
 import { HttpError, toHttpError } from './errors.ts';
@@ -64,13 +65,22 @@ function refuseDeclaredOverLimit(req: IncomingMessage, limit: number): void {
 export async function handleWrite(req: IncomingMessage, res: ServerResponse, deps: WriteDeps, collection: string, key: string): Promise<number> {
   authorize(req, deps);
   if (req.method === 'PUT') {
-    const contentType = req.headers['content-type'] ?? 'application/octet-stream';
+    const given = req.headers['content-type'];
+    // curl --data sends this type unasked; stored, Connected Content would get a form type back. Say so.
+    if (given !== undefined && /^application\/x-www-form-urlencoded\b/i.test(given)) {
+      req.resume();
+      throw new HttpError('FG_ERR_UNSUPPORTED_MEDIA_TYPE', 'application/x-www-form-urlencoded is what curl --data sends when no type is given; send the content\'s own type (-H \'Content-Type: application/json\'), or none for the collection\'s.');
+    }
+    // No Content-Type: the collection's (text/plain; charset=utf-8 unless the collections file says otherwise).
+    const contentType = given ?? deps.service.collection(collection)?.contentType ?? DEFAULT_CONTENT_TYPE;
     const problem = mediaTypeProblem(contentType);
     if (problem) throw new HttpError('FG_ERR_INVALID_CONTENT_TYPE', `The Content-Type is not a valid media type: ${problem}.`);
     const body = await readBody(req, deps.limits.bodyLimit);
+    const existed = (await deps.service.store.get(collection, key)) !== undefined;
     const record = await deps.service.put({ collection, key, body, contentType });
-    sendJson(res, 200, { collection, key, version: record.version, bytes: body.length, contentType });
-    return 200;
+    const status = existed ? 200 : 201;
+    sendJson(res, status, { collection, key, version: record.version, bytes: body.length, contentType });
+    return status;
   }
   // DELETE (the router allowed nothing else)
   const change = await deps.service.delete(collection, key);
