@@ -10,6 +10,7 @@ export interface Command {
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   serve: () => import('./serve.ts'),
   import: () => import('./import.ts'),
+  export: () => import('./export.ts'),
   seed: () => import('./seed.ts'),
   migrate: () => import('./migrate.ts'),
   flood: () => import('./flood.ts'),
@@ -23,6 +24,7 @@ Usage: floodgate <command> [options]      (floodgate <command> --help for each c
 Commands:
   serve     run the HTTP server (embedded SQLite by default; DATABASE_URL for PostgreSQL, REDIS_URL for Redis)
   import    load NDJSON or CSV content into the store
+  export    write a collection as NDJSON (what import reads)
   seed      write the demo content (user ids 1..N) into the store
   migrate   apply the store's schema migrations and exit
   flood     load-test an HTTP endpoint and say whether the result can be trusted
