@@ -29,7 +29,7 @@ describe('change feed from other writers (plain SQL on PostgreSQL)', () => {
 
   /** Writes key through the API and has every instance hold it in memory (and Redis hold it too). */
   async function cachedEverywhere(key: string, body: string): Promise<void> {
-    assert.equal((await put(servers[0]?.url ?? '', 'news', key, body)).status, 200);
+    assert.equal((await put(servers[0]?.url ?? '', 'news', key, body)).status, 201, 'a new key: created');
     for (const srv of servers) {
       const took = await within(2000, async () => {
         const r = await read(srv.url, 'news', key);

@@ -25,7 +25,7 @@ class Writer {
         try {
           const r = await put(base, 'news', key, body);
           status = r.status;
-          if (r.status === 200) this.acknowledged.set(key, { body, version: (JSON.parse(r.body) as { version: number }).version });
+          if (r.status === 201) this.acknowledged.set(key, { body, version: (JSON.parse(r.body) as { version: number }).version });
         } catch {
           status = 0;
         }
@@ -72,7 +72,7 @@ describe('PostgreSQL unreachable (TCP proxy cut, then frozen)', () => {
   after(() => res.dispose());
 
   it('cached keys answer, uncached ones and writes get 503 + Retry-After, /readyz tells, nothing acknowledged is lost', async (t) => {
-    for (let i = 0; i < 5; i++) assert.equal((await put(mem.url, 'news', `hot-${i}`, `hot ${i}`)).status, 200);
+    for (let i = 0; i < 5; i++) assert.equal((await put(mem.url, 'news', `hot-${i}`, `hot ${i}`)).status, 201);
     for (let i = 0; i < 5; i++) {
       assert.equal((await read(mem.url, 'news', `hot-${i}`)).status, 200);
       assert.equal((await read(l2.url, 'news', `hot-${i}`)).status, 200); // fills Redis
@@ -153,7 +153,7 @@ describe('PostgreSQL unreachable (TCP proxy cut, then frozen)', () => {
       assert.equal(row.body, ack.body);
       assert.equal(Number(row.version), ack.version);
     }
-    const failed = [...writer.statuses].filter(([s]) => s !== 200);
+    const failed = [...writer.statuses].filter(([s]) => s !== 201); // every key it writes is new: 201 Created
     assert.ok(failed.length > 0 && failed.every(([s]) => s === 503), `writes during the outage answered 503 only: ${JSON.stringify([...writer.statuses])}`);
     t.diagnostic(`writes: ${JSON.stringify(Object.fromEntries(writer.statuses))}; all ${writer.acknowledged.size} acknowledged ones are stored`);
   });

@@ -39,7 +39,7 @@ describe('invalidation across two instances (PostgreSQL + Redis)', () => {
   async function propagation(from: Served, to: Served, key: string, trial: number): Promise<number> {
     const old = `${key} version ${trial}`;
     const next = `${key} version ${trial + 1}`;
-    assert.equal((await put(from.url, 'news', key, old)).status, 200);
+    assert.equal((await put(from.url, 'news', key, old)).status, 201, 'a new key: created');
     await cachedOn(to, key, old);
     const w = await put(from.url, 'news', key, next);
     assert.equal(w.status, 200);
@@ -62,7 +62,7 @@ describe('invalidation across two instances (PostgreSQL + Redis)', () => {
     for (let i = 0; i < 4; i++) {
       const key = `del-${i}`;
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a];
-      assert.equal((await put(from.url, 'news', key, 'doomed')).status, 200);
+      assert.equal((await put(from.url, 'news', key, 'doomed')).status, 201);
       await cachedOn(to, key, 'doomed');
       assert.equal((await del(from.url, 'news', key)).status, 200);
       const took = await within(DEADLINE_MS, async () => (await read(to.url, 'news', key)).status === 404, 1);
@@ -82,7 +82,7 @@ describe('invalidation across two instances (PostgreSQL + Redis)', () => {
     // Two sentinel keys both instances hold, one per path: once a sentinel's invalidation (sent after the late
     // ones on the same connection, so delivered after them) has landed, so have the late ones on that path.
     for (const sentinel of ['sentinel-bus', 'sentinel-pg']) {
-      assert.equal((await put(a.url, 'news', sentinel, 'before')).status, 200);
+      assert.equal((await put(a.url, 'news', sentinel, 'before')).status, 201);
       await cachedOn(a, sentinel, 'before');
       await cachedOn(b, sentinel, 'before');
     }
