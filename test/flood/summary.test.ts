@@ -18,7 +18,7 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-void test('a run against a dead port says nothing succeeded and exits 1, never TRUSTWORTHY', async () => {
+test('a run against a dead port says nothing succeeded and exits 1, never TRUSTWORTHY', async () => {
   const r = await cli([`http://127.0.0.1:${await deadPort()}/`, '-c', '2', '-n', '20']);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /Verdict: NOTHING SUCCEEDED: none of the 20 requests got a successful answer \(refused × 20\)/);
@@ -26,7 +26,7 @@ void test('a run against a dead port says nothing succeeded and exits 1, never T
   assert.match(r.stdout, /FAILED: no request succeeded/);
 });
 
-void test('answers outside --ok are listed under Failures, as Errors counts them; Hits is explained', async () => {
+test('answers outside --ok are listed under Failures, as Errors counts them; Hits is explained', async () => {
   await using srv = await startServer((_req, res) => {
     res.statusCode = 404;
     res.end('no');
@@ -44,7 +44,7 @@ function usingOk(url: string, extra: string[]) {
   return cli([url, '-c', '1', '-n', '10', ...extra]);
 }
 
-void test('merge refuses runs whose time spans do not overlap unless --force, and then warns', async () => {
+test('merge refuses runs whose time spans do not overlap unless --force, and then warns', async () => {
   await using srv = await startServer((_req, res) => res.end('ok'));
   await using dir = await tempDir();
   const a = join(dir.path, 'a.json');
@@ -78,7 +78,7 @@ function floodgate(args: string[]): Promise<{ code: number; stdout: string }> {
   });
 }
 
-void test('flood merge --help prints merge\'s help; floodgate help flood prints flood\'s', async () => {
+test('flood merge --help prints merge\'s help; floodgate help flood prints flood\'s', async () => {
   const merge = await floodgate(['flood', 'merge', '--help']);
   assert.equal(merge.code, 0);
   assert.match(merge.stdout, /^floodgate flood merge: /);
@@ -89,7 +89,7 @@ void test('flood merge --help prints merge\'s help; floodgate help flood prints 
   assert.match(help.stdout, /^floodgate flood: load-test/);
 });
 
-void test('the HTML report shades what the verdict says, and counts errors in whole requests', async () => {
+test('the HTML report shades what the verdict says, and counts errors in whole requests', async () => {
   let n = 0;
   await using srv = await startServer((_req, res) => {
     res.statusCode = n++ === 0 ? 200 : 500;
