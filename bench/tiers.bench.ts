@@ -75,8 +75,8 @@ const admin = postgres(PG_URL, { max: 1, onnotice: () => undefined });
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 function serverArgs(extra: string[]): string[] {
-  // Utilisation shedding off: each row measures what a tier can answer with content, not how fast it refuses.
-  return ['--database-url', PG_URL, '--db-schema', schema, '--log-level', 'warn', '--max-utilization', '100', ...extra];
+  // Event-loop shedding off: each row measures what a tier can answer with content, not how fast it refuses.
+  return ['--database-url', PG_URL, '--db-schema', schema, '--log-level', 'warn', '--max-event-loop-delay', '0', ...extra];
 }
 
 const storeQueries = (srv: Served): Promise<number> => metric(srv.url, 'floodgate_store_queries_total');

@@ -2,7 +2,7 @@
 // tears them down in reverse order. `floodgate serve`, the tests and the benchmarks all start the server here.
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { pino, type Logger } from 'pino';
@@ -174,8 +174,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
     const readiness: Readiness = { store: { check: () => store.ping(), required: true } };
     if (l2) readiness.redis = { check: () => l2.ping(), required: false };
-    const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, maxUtilization: config.maxUtilization / 100, ...memoryLimits(config) });
-    closers.push(async () => pressure.stop());
     const admission = new Admission({
       maxInFlight: config.maxInFlight,
       maxQueue: config.maxQueue,
@@ -183,6 +181,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       onError: (err) => logger.error({ err }, 'error while answering a read past its deadline'),
     });
     closers.push(async () => admission.close());
+    const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, budgetMs: admission.budgetMs, ...memoryLimits(config) });
+    closers.push(async () => pressure.stop());
     const readCredentials = { bearer: config.readToken, basic: config.readBasicAuth };
     const handler = createHandler({
       service,
@@ -228,7 +228,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const tlsFiles = opts.tls === undefined ? prepareTls(config, (msg) => logger.info(msg)) : (opts.tls ?? undefined);
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);
-    pressure.watch({ connections: () => connections.sockets.size, requests: () => metrics.requestsTotal() });
+    server.on('connection', (socket: Socket) => pressure.connected(socket, performance.now()));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: config.port, host: config.host, backlog: config.backlog }, () => {

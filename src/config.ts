@@ -48,8 +48,7 @@ export const OPTIONS = {
   deadline: { flag: 'deadline', env: 'FLOODGATE_DEADLINE', kind: 'duration', default: 1000, min: 10, max: 60_000, doc: 'Every read is answered within this time: content, else stale content, else the fallback body, else 503.' },
   maxInFlight: { flag: 'max-in-flight', env: 'FLOODGATE_MAX_IN_FLIGHT', kind: 'int', default: 1000, min: 1, doc: 'Reads not answerable from memory that may wait on Redis or the store at once, per process.' },
   maxQueue: { flag: 'max-queue', env: 'FLOODGATE_MAX_QUEUE', kind: 'int', default: 2000, min: 0, doc: 'Such reads that may wait for a slot, per process; beyond it they are answered degraded at once.' },
-  maxEventLoopDelay: { flag: 'max-event-loop-delay', env: 'FLOODGATE_MAX_EVENT_LOOP_DELAY', kind: 'duration', default: 200, min: 0, doc: 'Event-loop delay above which reads that miss memory are answered degraded; 0 = off.' },
-  maxUtilization: { flag: 'max-utilization', env: 'FLOODGATE_MAX_UTILIZATION', kind: 'int', default: 98, min: 50, max: 100, doc: 'Event-loop utilisation (% busy over 200 ms) above which a shrinking share of reads that miss memory is answered degraded, until the loop has idle time again; 100 = off.' },
+  maxEventLoopDelay: { flag: 'max-event-loop-delay', env: 'FLOODGATE_MAX_EVENT_LOOP_DELAY', kind: 'duration', default: 500, min: 0, doc: 'A read that misses memory is answered degraded when it waited longer than this for the event loop, or when that wait plus what a miss takes now would pass the deadline; idle connections never count; 0 = off.' },
   maxHeap: { flag: 'max-heap', env: 'FLOODGATE_MAX_HEAP', kind: 'bytes', default: 0, min: 0, doc: 'V8 heap use (bytes) above which misses are answered degraded; 0 = 90% of the V8 heap limit.' },
   maxRss: { flag: 'max-rss', env: 'FLOODGATE_MAX_RSS', kind: 'bytes', default: 0, min: 0, doc: 'Resident memory per process (bytes) above which misses are answered degraded; 0 = 90% of the memory available (cgroup limit or RAM) / workers.' },
   headersTimeout: { flag: 'headers-timeout', env: 'FLOODGATE_HEADERS_TIMEOUT', kind: 'duration', default: 10_000, min: 100, doc: 'A client must send the request line and headers within this time, else the connection is dropped (slowloris).' },
@@ -68,10 +67,10 @@ export const OPTIONS = {
 } as const satisfies Record<string, Spec>;
 
 /**
- * The flags that turn both event-loop shedding rules off (utilisation and lateness): for measuring what the
- * server answers with content at saturation, and for tests of other mechanisms that a saturated loop would mask.
+ * The flags that turn event-loop shedding off: for measuring what the server answers with content at
+ * saturation, and for tests of other mechanisms that a saturated loop would mask.
  */
-export const EVENT_LOOP_SHEDDING_OFF: readonly string[] = ['--max-utilization', '100', '--max-event-loop-delay', '0'];
+export const EVENT_LOOP_SHEDDING_OFF: readonly string[] = ['--max-event-loop-delay', '0'];
 
 /** Options that were renamed: using the old name is an error that names the new one. */
 const RENAMED: Record<string, string> = {
@@ -79,6 +78,12 @@ const RENAMED: Record<string, string> = {
   'pool-size': 'db-pool',
   FLOODGATE_CACHE_SIZE: 'FLOODGATE_CACHE_BYTES',
   FLOODGATE_POOL_SIZE: 'FLOODGATE_DB_POOL',
+};
+
+/** Options that were removed: using one is an error that says what took its place. */
+const REMOVED: Record<string, string> = {
+  'max-utilization': 'event-loop shedding now follows the measured wait for the event loop, not utilisation: see --max-event-loop-delay',
+  FLOODGATE_MAX_UTILIZATION: 'event-loop shedding now follows the measured wait for the event loop, not utilisation: see FLOODGATE_MAX_EVENT_LOOP_DELAY',
 };
 
 type Value<S> = S extends { kind: 'bool' } ? boolean : S extends { kind: 'int' | 'bytes' | 'duration' } ? number : string;
@@ -211,6 +216,7 @@ export function loadConfig(
     const eq = arg.indexOf('=');
     const flag = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     if (RENAMED[flag]) throw new ConfigError(`--${flag} was renamed to --${RENAMED[flag]}`);
+    if (REMOVED[flag]) throw new ConfigError(`--${flag} was removed: ${REMOVED[flag]}`);
     const known = byFlag.get(flag);
     const isExtra = Object.hasOwn(extraFlags, flag);
     if (!known && !isExtra) {
@@ -229,6 +235,9 @@ export function loadConfig(
     }
     if (known) fromFlags.set(known[0], value);
     else extra[flag] = value;
+  }
+  for (const [oldName, why] of Object.entries(REMOVED)) {
+    if (oldName === oldName.toUpperCase() && env[oldName] !== undefined) throw new ConfigError(`environment variable ${oldName} was removed: ${why}`);
   }
   for (const [oldName, newName] of Object.entries(RENAMED)) {
     if (oldName === oldName.toUpperCase() && env[oldName] !== undefined) {

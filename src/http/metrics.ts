@@ -16,8 +16,6 @@ export interface Metrics extends ContentObserver {
   request(route: Route, status: number, seconds: number): void;
   memory(outcome: Outcome): void;
   inFlight: number;
-  /** Requests answered so far, every route (read by the pressure sampler, not per request). */
-  requestsTotal(): number;
   /** The text /metrics answers with: this registry's, or the whole instance's in a cluster worker. */
   scrape(): Promise<string>;
   /** Counts a record that could not be sent (answered 500). */
@@ -129,11 +127,6 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       c.sum += seconds;
       c.count++;
     },
-    requestsTotal() {
-      let n = 0;
-      for (const c of perRoute.values()) n += c.count;
-      return n;
-    },
     memory(outcome) {
       lookupCounts.memory.set(outcome, (lookupCounts.memory.get(outcome) ?? 0) + 1);
     },
@@ -161,16 +154,17 @@ export function createMetrics(opts: MetricsOptions): Metrics {
 export function registerOverloadGauges(registry: client.Registry, admission: Admission, pressure: PressureMonitor): void {
   new client.Gauge({ name: 'floodgate_admission_in_flight', help: 'Reads waiting on Redis or the store, holding a slot.', registers: [registry], aggregator: 'sum', collect() { this.set(admission.inFlight); } });
   new client.Gauge({ name: 'floodgate_admission_queued', help: 'Reads waiting for a slot.', registers: [registry], aggregator: 'sum', collect() { this.set(admission.queued); } });
-  new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'Event-loop delay of the last sample (admission control); the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
-  new client.Gauge({ name: 'floodgate_miss_admit_share', help: 'Share of memory misses let through to Redis or the store; below 1 while the event loop is saturated; the lowest worker.', registers: [registry], aggregator: 'min', collect() { this.set(pressure.admitShare); } });
+  new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'How late the pressure sampler\'s 25 ms timer ran at its last sample; the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
+  new client.Gauge({ name: 'floodgate_loop_wait_seconds', help: 'Longest time a memory miss waited for the event loop before it was read, since the last scrape; the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.takeLongestWait() / 1000); } });
+  new client.Gauge({ name: 'floodgate_miss_seconds', help: 'Moving average of an admitted memory miss\'s time from read to answer; the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.missMs / 1000); } });
   new client.Gauge({
     name: 'floodgate_under_pressure',
-    help: '1 while misses are answered degraded because of event-loop delay or memory, by reason; 1 if any worker is.',
+    help: '1 while misses are answered degraded because of event-loop queueing (in the last 25 ms sample) or memory, by reason; 1 if any worker is.',
     labelNames: ['reason'],
     registers: [registry],
     aggregator: 'max',
     collect() {
-      this.set({ reason: 'event-loop' }, pressure.reason === 'event-loop' || pressure.admitShare < 1 ? 1 : 0);
+      this.set({ reason: 'event-loop' }, pressure.shedLastSample > 0 ? 1 : 0);
       this.set({ reason: 'memory' }, pressure.reason === 'memory' ? 1 : 0);
     },
   });

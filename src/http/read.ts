@@ -106,7 +106,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
   // Not fresh in memory: under pressure answer degraded at once; else wait for a slot, within the deadline.
   // A function of its own, so the closures below cost the hot path (a fresh hit) nothing.
   const miss = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number): void => {
-    const pressure = deps.pressure.reasonAt(t0);
+    const pressure = deps.pressure.reasonAt(t0, req.socket);
     if (pressure !== undefined) {
       finish(route, degrade(req, res, collection, key, pressure), t0, req, res);
       return;
@@ -117,6 +117,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
         service.get(collection, key).then(
           (lookup) => {
             deps.admission.done(ticket);
+            deps.pressure.missAnswered(performance.now() - t0);
             if (!ticket.expired) finish(route, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req, res);
           },
           (err: unknown) => {

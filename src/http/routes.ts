@@ -60,6 +60,7 @@ export function createHandler(deps: RouteDeps): Handler {
 
   return function handle(req, res) {
     const t0 = performance.now();
+    deps.pressure.arrive(t0);
     metrics.inFlight++;
     const url = req.url ?? '/';
     const method = req.method ?? 'GET';

@@ -9,8 +9,8 @@ import { summarize } from '../flood/result.ts';
 import { verdict } from '../flood/verdict.ts';
 import type { LabScenario } from './scenarios.ts';
 
-/** Each row measures what a tier can answer with content: utilisation shedding off, or a saturated row's excess would be fast 503s. */
-const CAPACITY = ['--max-utilization', '100'];
+/** Each row measures what a tier can answer with content: event-loop shedding off, or a saturated row's excess would be fast 503s. */
+const CAPACITY = ['--max-event-loop-delay', '0'];
 
 const BIN = fileURLToPath(new URL('../../bin/floodgate.js', import.meta.url));
 

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Admission, type ShedReason } from '../../src/http/admission.ts';
-import { PressureMonitor, SAMPLE_MS } from '../../src/http/pressure.ts';
+import { LoopWait } from '../../src/http/loop-wait.ts';
+import { PressureMonitor } from '../../src/http/pressure.ts';
 
 function setup(opts: { maxInFlight: number; maxQueue: number; deadlineMs?: number }) {
   let now = 0;
@@ -142,101 +143,133 @@ describe('admission control', () => {
 
 describe('pressure', () => {
   const limits = { maxEventLoopDelayMs: 200, maxHeapBytes: 1000, maxRssBytes: 5000 };
-  it('names the first watermark passed and clears when back under', () => {
+  it('memory: names the watermark passed and clears when back under', () => {
     const p = new PressureMonitor(limits);
     p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 10 });
     assert.equal(p.reason, undefined);
-    p.update({ eventLoopDelayMs: 250, heapUsed: 10, rss: 10 });
-    assert.equal(p.reason, undefined, 'one late sample is not overload');
-    p.update({ eventLoopDelayMs: 250, heapUsed: 10, rss: 10 });
-    assert.equal(p.reason, 'event-loop');
-    p.update({ eventLoopDelayMs: 101, heapUsed: 10, rss: 10 });
-    assert.equal(p.reason, 'event-loop', 'stays until the loop is back under half the watermark');
     p.update({ eventLoopDelayMs: 10, heapUsed: 1001, rss: 10 });
     assert.equal(p.reason, 'memory');
+    assert.equal(p.reasonAt(0), 'memory');
     p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 5001 });
     assert.equal(p.reason, 'memory');
     p.update({ eventLoopDelayMs: 10, heapUsed: 10, rss: 10 });
     assert.equal(p.reason, undefined);
   });
-  it('the loop must be late twice in a row: one slow callback is not overload', () => {
-    let now = 0;
-    const p = new PressureMonitor({ ...limits, maxHeapBytes: 0, maxRssBytes: 0 }, () => now);
-    p.tick();
-    now += SAMPLE_MS + 500; // one 500 ms stall
-    p.tick();
-    assert.equal(p.reason, undefined);
-    now += SAMPLE_MS + 300; // and another: a standing queue
-    p.tick();
-    assert.equal(p.reason, 'event-loop');
-    now += SAMPLE_MS + 150;
-    p.tick();
-    assert.equal(p.reason, 'event-loop', 'still over half the watermark');
-    now += SAMPLE_MS;
-    p.tick();
-    assert.equal(p.reason, undefined, 'clears as soon as the loop keeps time');
-  });
-  it('inside a long loop iteration after a late one, an overdue sampler already means event-loop pressure', () => {
-    let now = 0;
-    const p = new PressureMonitor({ ...limits, maxHeapBytes: 0, maxRssBytes: 0 }, () => now);
-    assert.equal(p.reasonAt(10_000), undefined, 'not before the sampler ever ran');
-    p.tick();
-    assert.equal(p.reasonAt(SAMPLE_MS + 1000), undefined, 'one stall is not a standing queue');
-    now += SAMPLE_MS + 300; // the iteration that ran the stalled requests was long too
-    p.tick();
-    assert.equal(p.reason, undefined, 'one late sample alone sets nothing');
-    assert.equal(p.reasonAt(now + SAMPLE_MS + 200), undefined);
-    assert.equal(p.reasonAt(now + SAMPLE_MS + 201), 'event-loop');
-  });
-  it('while the loop has no idle time, a shrinking share of misses is shed; it grows back once the loop idles', () => {
-    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 0.9 });
-    const sample = (utilization: number, backlogMs = 1000) => p.update({ eventLoopDelayMs: 0, utilization, backlogMs, heapUsed: 0, rss: 0 });
-    sample(0.9);
-    assert.equal(p.admitShare, 1, 'at the watermark nothing is shed');
-    for (let i = 0; i < 3; i++) sample(0.99);
-    assert.equal(p.admitShare, 1, 'saturation must last 100 ms (4 samples) before anything is shed');
-    sample(0.99);
-    assert.ok(Math.abs(p.admitShare - 0.7) < 1e-9, `multiplicative decrease: ${p.admitShare}`);
-    for (let i = 0; i < 50; i++) sample(1);
-    assert.ok(p.admitShare > 0 && p.admitShare <= 0.02 + 1e-9, `never below the floor, never zero: ${p.admitShare}`);
-    assert.equal(p.reason, undefined, 'no watermark state: the share alone decides');
-    sample(0.5);
-    assert.ok(Math.abs(p.admitShare - 0.07) < 1e-9, `additive increase: ${p.admitShare}`);
-    for (let i = 0; i < 20; i++) sample(0.5);
-    assert.equal(p.admitShare, 1, 'back to every miss within 20 samples (half a second)');
-  });
-  it('a busy loop whose connections hold little work is not overload (a closed-loop load test)', () => {
-    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 0.9 });
-    // 256 connections at 100 µs a request: at most 26 ms of work waiting, however busy the loop.
-    for (let i = 0; i < 40; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, backlogMs: 26, heapUsed: 0, rss: 0 });
-    assert.equal(p.admitShare, 1);
-    // 10,000 connections: a second of work may be waiting.
-    for (let i = 0; i < 4; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, backlogMs: 1000, heapUsed: 0, rss: 0 });
-    assert.ok(p.admitShare < 1);
-  });
-  it('sheds exactly the complement of the share, spread evenly', () => {
-    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 0.9 });
-    for (let i = 0; i < 7; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, heapUsed: 0, rss: 0 });
-    const share = p.admitShare; // 0.7^4 ≈ 0.24
-    const verdicts = Array.from({ length: 1000 }, () => p.reasonAt(0));
-    const admitted = verdicts.filter((v) => v === undefined).length;
-    assert.ok(Math.abs(admitted - share * 1000) <= 1, `admitted ${admitted} of 1000 at share ${share}`);
-    assert.ok(verdicts.every((v) => v === undefined || v === 'event-loop'));
-    // Evenly: never more than ceil(1/share) sheds in a row.
-    let run = 0;
-    let longest = 0;
-    for (const v of verdicts) longest = Math.max(longest, (run = v === undefined ? 0 : run + 1));
-    assert.ok(longest <= Math.ceil(1 / share), `longest run of sheds ${longest}`);
-  });
-  it('utilisation control is off at 100 %', () => {
-    const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0, maxUtilization: 1 });
-    for (let i = 0; i < 10; i++) p.update({ eventLoopDelayMs: 0, utilization: 1, heapUsed: 0, rss: 0 });
-    assert.equal(p.admitShare, 1);
-    assert.equal(p.reasonAt(0), undefined);
-  });
   it('a watermark of 0 is off', () => {
     const p = new PressureMonitor({ maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0 });
     p.update({ eventLoopDelayMs: 1e6, heapUsed: 1e12, rss: 1e12 });
     assert.equal(p.reason, undefined);
+  });
+});
+
+/**
+ * A simulated event loop on an injected clock: `iteration(at, n, per)` reads n requests from `at`, `per` ms
+ * apart, then closes the iteration (its check phase); `idleFor(ms)` blocks for I/O. `verdicts` are the pressure
+ * monitor's answers for the requests of the last iteration, as if each were a miss.
+ */
+function simulatedLoop(limits: { maxEventLoopDelayMs: number; budgetMs?: number }) {
+  let idle = 0;
+  const pending: (() => void)[] = [];
+  const wait = new LoopWait(() => idle, (fn) => pending.push(fn));
+  let now = 0;
+  const p = new PressureMonitor({ ...limits, maxHeapBytes: 0, maxRssBytes: 0 }, () => now, wait);
+  return {
+    p,
+    idleFor(ms: number) {
+      idle += ms;
+      now += ms;
+    },
+    iteration(n: number, perMs: number): (string | undefined)[] {
+      const verdicts: (string | undefined)[] = [];
+      for (let i = 0; i < n; i++) {
+        p.arrive(now);
+        verdicts.push(p.reasonAt(now));
+        now += perMs;
+      }
+      for (const fn of pending.splice(0)) fn();
+      return verdicts;
+    },
+    /** Time spent in the loop on something else (timers, replies), not idle. */
+    busyFor(ms: number) {
+      now += ms;
+    },
+    tick() {
+      p.tick();
+    },
+  };
+}
+
+describe('shedding from measured queueing (LoopWait + PressureMonitor)', () => {
+  it('idle connections never cause refusals: a loop that idles between requests sheds nothing, however long they sit', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 100, budgetMs: 900 });
+    for (let i = 0; i < 1000; i++) {
+      loop.idleFor(5_000); // thousands of keep-alive connections may be open: none holds a request
+      assert.deepEqual(loop.iteration(3, 0.05), [undefined, undefined, undefined]);
+    }
+  });
+
+  it('a loop with no idle time that keeps up sheds nothing (a closed-loop load test)', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 100, budgetMs: 900 });
+    // 100 % busy: every iteration reads 200 requests at 0.1 ms each (20 ms), never blocking for I/O.
+    for (let i = 0; i < 500; i++) assert.ok(loop.iteration(200, 0.1).every((v) => v === undefined));
+  });
+
+  it('a standing queue is shed once the wait passes the target, before the deadline would be missed', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 100, budgetMs: 900 });
+    loop.iteration(1, 0);
+    // A burst: the next iteration reads 3,000 requests at 0.1 ms each (300 ms); requests read later waited longer.
+    loop.busyFor(1); // the rest of the iteration
+    const v = loop.iteration(3000, 0.1);
+    const firstShed = v.indexOf('event-loop');
+    // The i-th request waited at most 1 ms + i × 0.1 ms (since the previous iteration began): over 100 ms from i ≈ 990.
+    assert.ok(firstShed > 980 && firstShed < 1000, `first shed at ${firstShed}`);
+    assert.ok(v.slice(firstShed).every((x) => x === 'event-loop'), 'everything past the target is shed');
+    assert.ok(v.slice(0, firstShed).every((x) => x === undefined), 'everything before it is admitted');
+    // The next iteration follows at once, without idling: its requests waited since the burst began.
+    const next = loop.iteration(10, 0.1);
+    assert.ok(next.every((x) => x === 'event-loop'), 'requests that queued behind the burst are shed too');
+  });
+
+  it('recovers at once when the queue drains: the first iteration after an idle moment admits everything', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 100, budgetMs: 900 });
+    loop.iteration(1, 0);
+    loop.iteration(3000, 0.1);
+    loop.idleFor(0.5);
+    assert.ok(loop.iteration(500, 0.1).every((x) => x === undefined));
+  });
+
+  it('a loop that is busy but keeps yielding (timers keep running) is not a queue, even with no request for long', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 100, budgetMs: 900 });
+    loop.iteration(1, 0);
+    // Two seconds of a bulk import in 20 ms batches, yielding between them: the sampler runs every 25 ms.
+    for (let t = 0; t < 2000; t += 25) {
+      loop.busyFor(25);
+      loop.tick();
+    }
+    loop.busyFor(20);
+    assert.deepEqual(loop.iteration(2, 0.1), [undefined, undefined], 'the request waited at most 45 ms');
+    // But one long stall (the sampler could not run) is a queue.
+    loop.busyFor(400);
+    assert.deepEqual(loop.iteration(1, 0.1), ['event-loop']);
+  });
+
+  it('a miss predicted to finish past the budget is shed, and that prediction decays when no miss is admitted', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 500, budgetMs: 900 });
+    for (let i = 0; i < 200; i++) loop.p.missAnswered(850); // misses now take 850 ms (a slow store)
+    assert.ok(loop.p.missMs > 840);
+    loop.iteration(1, 0);
+    loop.busyFor(1);
+    const v = loop.iteration(1000, 0.1);
+    // Waits of 1..100 ms: 850 + wait passes 900 from wait 50 ms on, well under the 500 ms loop target.
+    const firstShed = v.indexOf('event-loop');
+    assert.ok(firstShed > 485 && firstShed < 495, `first shed at ${firstShed}`);
+    for (let i = 0; i < 25; i++) loop.tick(); // 625 ms with no miss answered
+    assert.ok(loop.p.missMs < 10, `forgotten: ${loop.p.missMs}`);
+  });
+
+  it('0 turns event-loop shedding off entirely', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 0, budgetMs: 900 });
+    loop.iteration(1, 0);
+    assert.ok(loop.iteration(20_000, 0.1).every((x) => x === undefined));
   });
 });
