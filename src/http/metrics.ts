@@ -156,6 +156,7 @@ export function registerOverloadGauges(registry: client.Registry, admission: Adm
   new client.Gauge({ name: 'floodgate_admission_queued', help: 'Reads waiting for a slot.', registers: [registry], aggregator: 'sum', collect() { this.set(admission.queued); } });
   new client.Gauge({ name: 'floodgate_event_loop_delay_seconds', help: 'How late the pressure sampler\'s 25 ms timer ran at its last sample; the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.last.eventLoopDelayMs / 1000); } });
   new client.Gauge({ name: 'floodgate_loop_wait_seconds', help: 'Longest time a memory miss waited for the event loop before it was read, since the last scrape; the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.takeLongestWait() / 1000); } });
+  new client.Gauge({ name: 'floodgate_miss_admit_share', help: 'Share of memory misses let through to Redis or the store; below 1 while a standing queue is drained; the lowest worker.', registers: [registry], aggregator: 'min', collect() { this.set(pressure.admitShare); } });
   new client.Gauge({ name: 'floodgate_miss_seconds', help: 'Moving average of an admitted memory miss\'s time from read to answer; the worst worker.', registers: [registry], aggregator: 'max', collect() { this.set(pressure.missMs / 1000); } });
   new client.Gauge({
     name: 'floodgate_under_pressure',

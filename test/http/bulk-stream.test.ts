@@ -13,7 +13,7 @@ const key = (i: number): string => `b${String(i).padStart(6, '0')}`;
 
 describe('a bulk import on a 1-worker server (SQLite)', () => {
   it('lets reads through between its batches', async () => {
-    await using srv = await serve({ args: ['--workers', '1', '--seed', '10', '--max-event-loop-delay', '0', '--max-utilization', '100'], env: { FLOODGATE_ADMIN_TOKEN: TOKEN } });
+    await using srv = await serve({ args: ['--workers', '1', '--seed', '10', '--max-event-loop-delay', '0'], env: { FLOODGATE_ADMIN_TOKEN: TOKEN } });
     const body = Buffer.from(Array.from({ length: LINES }, (_, i) => `${JSON.stringify({ key: key(i), body: `v${i}` })}\n`).join(''));
     let finished = false;
     const job = fetch(`${srv.url}/v1/content/stream/_bulk`, { method: 'POST', body, headers: { Authorization: `Bearer ${TOKEN}` } }).then(async (res) => {

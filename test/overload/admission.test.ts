@@ -267,6 +267,45 @@ describe('shedding from measured queueing (LoopWait + PressureMonitor)', () => {
     assert.ok(loop.p.missMs < 10, `forgotten: ${loop.p.missMs}`);
   });
 
+  it('a standing queue (every miss waited over 50 ms for 100 ms) shrinks the admitted share; it grows back once drained', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 500, budgetMs: 900 });
+    loop.iteration(1, 0);
+    // 2,000 connections each holding a request, at 0.05 ms a request: every iteration is 100 ms long and every
+    // request waited 100 to 200 ms. Under the 500 ms target, yet standing: the callers' own queues grow.
+    const shares: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      loop.iteration(2000, 0.05);
+      loop.tick(); // the sampler runs once between two such iterations
+      shares.push(loop.p.admitShare);
+    }
+    assert.deepEqual(shares.slice(0, 2), [1, 1], 'not yet standing for 100 ms');
+    assert.ok((shares[9] ?? 1) < 0.1, `the share fell: ${shares.join(', ')}`);
+    const v = loop.iteration(2000, 0.05);
+    const admitted = v.filter((x) => x === undefined).length;
+    assert.ok(Math.abs(admitted - 2000 * (shares[9] ?? 0)) <= 2, `admitted ${admitted}: the share, spread evenly`);
+    // The queue drains (the loop idles): the share grows back by 5 points a sample, to 1 within half a second.
+    for (let i = 0; i < 20; i++) {
+      loop.idleFor(25);
+      loop.iteration(10, 0.05);
+      loop.tick();
+    }
+    assert.equal(loop.p.admitShare, 1);
+  });
+
+  it('a burst that drains within 100 ms is not a standing queue', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 500, budgetMs: 900 });
+    for (let i = 0; i < 50; i++) {
+      loop.iteration(1, 0);
+      loop.iteration(3000, 0.05); // 150 ms of requests arriving at once (2–3 calls a recipient)
+      loop.tick();
+      loop.idleFor(10); // then the loop catches up and idles
+      loop.iteration(5, 0.05);
+      loop.tick();
+      loop.tick();
+    }
+    assert.equal(loop.p.admitShare, 1);
+  });
+
   it('0 turns event-loop shedding off entirely', () => {
     const loop = simulatedLoop({ maxEventLoopDelayMs: 0, budgetMs: 900 });
     loop.iteration(1, 0);

@@ -151,9 +151,9 @@ describe('overload: busy loop with idle connections, then a real queue', () => {
       s.once('error', reject);
     })));
     after(() => idle.forEach((s) => s.destroy()));
-    // Busy in 5 ms slices, yielding to I/O between them: the loop has no idle time, yet every request is read
+    // Busy in 2 ms slices, yielding to I/O between them: the loop has no idle time, yet every request is read
     // within milliseconds.
-    let slice = 5;
+    let slice = 2;
     let busy = true;
     const spin = (): void => {
       if (!busy) return;
