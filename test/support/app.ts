@@ -27,8 +27,8 @@ export interface TestApp extends App {
 export async function startTestApp(opts: { env?: Record<string, string>; args?: string[]; backend?: Backend } = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fg-test-'));
   const schema = `fg_t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  // Utilisation shedding off unless a test asks for it: the apps of a test file share one event loop, and one
-  // app's busy spell (another app's warm-up, a bulk import) is not the other's load. It has its own tests.
+  // Event-loop shedding stays at its default: the apps of a test file share one event loop, and one app's busy
+  // spell (another app's warm-up, a bulk import) shows in the other's measured loop wait only as long as it lasts.
   const env = { FLOODGATE_SEED: '1000', ...(opts.backend ? BACKENDS[opts.backend] : {}), ...opts.env };
   const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--db-schema', schema, '--redis-prefix', `${schema}:`, '--log-level', 'silent', ...(opts.args ?? [])], env);
   let app: App;
