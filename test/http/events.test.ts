@@ -131,7 +131,7 @@ describe('state-change log lines on real servers', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fg-events-'));
     const { logger, events } = capture();
     const schema = `fg_ev_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-    const { config } = loadConfig(['--port', String(await freePort()), '--host', '127.0.0.1', '--data-dir', dir, '--seed', '500', '--warmup', '0', '--database-url', PG_URL, '--db-schema', schema, '--db-pool', '1', '--max-in-flight', '1', '--max-queue', '0', '--cache-bytes', '0', '--max-utilization', '100'], {});
+    const { config } = loadConfig(['--port', String(await freePort()), '--host', '127.0.0.1', '--data-dir', dir, '--seed', '500', '--warmup', '0', '--database-url', PG_URL, '--db-schema', schema, '--db-pool', '1', '--max-in-flight', '1', '--max-queue', '0', '--cache-bytes', '0', '--max-event-loop-delay', '0'], {});
     const app = await startApp(config, { logger, events: { tickMs: 100, quietMs: 500 } });
     try {
       const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => fetch(`${app.url}/data?user_id=${i + 1}`).then((r) => r.headers.get('x-degraded-reason') ?? String(r.status))));
