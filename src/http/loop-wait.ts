@@ -78,6 +78,11 @@ export class LoopWait {
     this.#accepted.set(socket, { at: now, since: this.#bound() });
   }
 
+  /** The loop's accumulated idle time (ms), from the same clock that tells idle iterations apart. */
+  idleMs(): number {
+    return this.#idle();
+  }
+
   /** The sampler's timer ran at `now`: a mark of an iteration that was not stuck. */
   tick(now: number): void {
     this.#tickBefore = this.#tick;

@@ -10,7 +10,8 @@
 //    STANDING_MS. A burst's queue drains within that (2–3 calls per recipient at the same instant, a campaign's
 //    uneven second); a standing one means requests arrive faster than the loop answers them, and the callers'
 //    own queues (which no server can see) grow too. Then a shrinking share of misses is answered degraded,
-//    cut by 30 % per 25 ms sample, until the queue drains, and grown back by 5 points per sample after:
+//    cut by 30 % per 25 ms sample, until the queue drains, and grown back by 5 points per sample after (at
+//    once to all, as soon as the loop idles):
 //    refusing a miss costs what a hit costs, a Redis or store read several times that, so shedding some is how
 //    a saturated loop answers more calls in time. A closed-loop load test of a few hundred connections keeps a
 //    queue of a few milliseconds, and is never shed;
@@ -53,8 +54,10 @@ const STANDING_FOR_MS = 100;
 const DECREASE = 0.7;
 /** ...never below this (some misses still fill the cache)... */
 const MIN_SHARE = 0.02;
-/** ...and grows back by this much per sample once the queue drains (0.02 → 1 in about half a second). */
+/** ...and grows back by this much per sample once the queue drains (0.02 → 1 in about half a second)... */
 const INCREASE = 0.05;
+/** ...or at once to 1 when the loop went idle (blocked for I/O) for more than this (ms) since the last sample. */
+const IDLED_MS = 1;
 
 export class PressureMonitor {
   /** Set while memory is over its watermark: every miss is then answered degraded. */
@@ -78,6 +81,8 @@ export class PressureMonitor {
   #standingSince: number | undefined;
   /** Spreads admissions evenly: a miss is admitted each time the share's running sum passes a whole number. */
   #credit = 0;
+  /** The loop's idle time at the last sample. */
+  #idleAtTick = 0;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #lastTick: number | undefined;
@@ -168,6 +173,15 @@ export class PressureMonitor {
   #judgeQueue(now: number): void {
     const min = this.#minWait;
     this.#minWait = Number.POSITIVE_INFINITY;
+    const idle = this.wait.idleMs();
+    const idled = idle - this.#idleAtTick > IDLED_MS;
+    this.#idleAtTick = idle;
+    // A loop that blocked waiting for I/O had nothing queued: every miss is let through again at once.
+    if (idled) {
+      this.#standingSince = undefined;
+      this.admitShare = 1;
+      return;
+    }
     // A sample with no miss at all: the load that made the queue is gone, as far as misses are concerned.
     if (min > STANDING_MS && min !== Number.POSITIVE_INFINITY) {
       this.#standingSince ??= now;

