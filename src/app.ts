@@ -18,6 +18,7 @@ import { trackConnections } from './http/drain.ts';
 import { StateLog, type StateLogOptions } from './http/events.ts';
 import { createMetrics, type MetricsOptions } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
+import { registerServerGauges } from './http/server-metrics.ts';
 import { createHandler, type Readiness } from './http/routes.ts';
 import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
 import { warmUp } from './http/warmup.ts';
@@ -229,6 +230,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);
     server.on('connection', (socket: Socket) => pressure.connected(socket, performance.now()));
+    registerServerGauges(metrics.registry, { connections: () => connections.sockets.size, limits: memoryLimits(config), pool: store.pool && (() => store.pool?.() ?? { size: 0, busy: 0, waiting: 0 }) });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ port: config.port, host: config.host, backlog: config.backlog }, () => {

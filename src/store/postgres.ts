@@ -90,6 +90,8 @@ class PostgresStore implements Store {
   #q: PgStatements;
   #closed = false;
   #stops = new Set<() => Promise<void>>();
+  /** Calls started and not yet settled (for pool(): at most poolSize of them hold a connection). */
+  #calls = 0;
 
   constructor(sql: postgres.Sql, opts: PostgresStoreOptions, channel: string, app: string) {
     this.#sql = sql;
@@ -198,10 +200,21 @@ class PostgresStore implements Store {
     await this.#sql.end({ timeout: 1 });
   }
 
+  pool(): { size: number; busy: number; waiting: number } {
+    const size = this.#opts.poolSize;
+    return { size, busy: Math.min(this.#calls, size), waiting: Math.max(0, this.#calls - size) };
+  }
+
   #run<T>(what: string, text: string, params: unknown[]): Promise<T> {
     this.#assertOpen();
     const args = params as postgres.ParameterOrJSON<never>[];
-    return this.#deadline.run(what, () => cancellable<T>(this.#sql.unsafe(text, args, { prepare: true })));
+    this.#calls++;
+    const settled = (): void => {
+      this.#calls--;
+    };
+    const call = this.#deadline.run(what, () => cancellable<T>(this.#sql.unsafe(text, args, { prepare: true })));
+    call.then(settled, settled);
+    return call;
   }
 
   #assertOpen(): void {

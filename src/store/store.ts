@@ -45,5 +45,7 @@ export interface Store {
    * writer; after a reconnect it first replays what was missed (via changesSince). Returns a stop function.
    */
   watch?(onChange: (change: Change) => void): Promise<() => Promise<void>>;
+  /** The connection pool right now, where there is one (PostgreSQL): size, calls running, calls waiting for a connection. */
+  pool?(): { size: number; busy: number; waiting: number };
   close(): Promise<void>;
 }
