@@ -13,6 +13,7 @@ import { seedDemo } from './content/demo.ts';
 import { DEFAULT_COLLECTION } from './content/record.ts';
 import { ContentService } from './content/service.ts';
 import { Admission } from './http/admission.ts';
+import { createDashboard, type WorkerMetricsSource } from './http/dashboard.ts';
 import { authorization, credentials } from './http/auth.ts';
 import { trackConnections } from './http/drain.ts';
 import { StateLog, type StateLogOptions } from './http/events.ts';
@@ -55,6 +56,8 @@ export interface AppOptions {
   tls?: TlsFiles | null;
   /** What /metrics reads (a cluster worker: every worker's, through the primary); default this app's registry. */
   scrape?: MetricsOptions['scrape'];
+  /** Every worker's own metrics, for /dashboard's per-worker rows (a cluster worker: through the primary); default this app's. */
+  workerMetrics?: WorkerMetricsSource;
   /** The process guard's count of survived unhandled rejections (process-guard.ts), exported as a metric. */
   unhandledRejections?: () => number;
   /** Timing of the state-change log lines (tests shorten them); default STATE_LOG_DEFAULTS. */
@@ -185,6 +188,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const pressure = new PressureMonitor({ maxEventLoopDelayMs: config.maxEventLoopDelay, budgetMs: admission.budgetMs, ...memoryLimits(config) });
     closers.push(async () => pressure.stop());
     const readCredentials = { bearer: config.readToken, basic: config.readBasicAuth };
+    const dashboard = createDashboard({
+      source: opts.workerMetrics ?? (async () => [{ pid: process.pid, metrics: await metrics.registry.getMetricsAsJSON() }]),
+      auth: credentials(readCredentials),
+      onError: (err) => logger.warn({ err }, 'dashboard sample failed'),
+    });
+    closers.push(async () => dashboard.close());
+    new client.Gauge({ name: 'floodgate_dashboard_streams', help: '/dashboard event streams open (sampling runs only while one is).', registers: [metrics.registry], aggregator: 'sum', collect() { this.set(dashboard.clients); } });
     const handler = createHandler({
       service,
       metrics,
@@ -196,6 +206,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       readiness,
       admission,
       pressure,
+      dashboard,
     });
     if (config.warmup > 0) {
       const t0 = performance.now();
@@ -252,6 +263,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     let closed: Promise<void> | undefined;
     const close = (): Promise<void> => (closed ??= closeAll());
     const drain = async (deadlineMs: number): Promise<void> => {
+      dashboard.close(); // its streams never end on their own: they would hold the drain to its deadline
       await connections.drain(deadlineMs);
       await close();
     };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { HINT_KEY, backlogNote, createLogger, prepareStore, startApp, type App } from '../app.ts';
 import { Supervisor, reportStartFailure, serveAsWorker } from '../cluster.ts';
-import { offerMetrics, scrapeThroughPrimary } from '../cluster-metrics.ts';
+import { offerMetrics, scrapeThroughPrimary, workerMetricsThroughPrimary } from '../cluster-metrics.ts';
 import { freePort } from '../common/processes.ts';
 import { describeConfig, optionsHelp, printableConfig, type Config } from '../config.ts';
 import { prepareTls, type TlsFiles } from '../http/tls.ts';
@@ -176,7 +176,7 @@ async function worker(config: Config): Promise<number> {
   try {
     const text = process.env[WORKER_COLLECTIONS];
     const collections = text === undefined ? undefined : collectionsFromText(text, config);
-    app = await startApp({ ...config, port }, { logger, prepared: true, tls, collections, ipc: process, scrape: scrapeThroughPrimary(), unhandledRejections: () => guard.rejections });
+    app = await startApp({ ...config, port }, { logger, prepared: true, tls, collections, ipc: process, scrape: scrapeThroughPrimary(), workerMetrics: workerMetricsThroughPrimary(), unhandledRejections: () => guard.rejections });
   } catch (err) {
     // Said once, by the primary: this worker only hands it the line and its exit code.
     const problem = classifyStartupError(err, { ...config, port });

@@ -1,10 +1,12 @@
 // The edge's dispatcher: match the route, validate the URL, hand the request to its answerer (read.ts for
-// reads, writes.ts for writes, here for /healthz, /readyz, /metrics), count it when it is answered.
+// reads, writes.ts for writes, dashboard.ts for /dashboard, here for /healthz, /readyz, /metrics), count it when
+// it is answered (a /dashboard/events stream when its headers are sent).
 // No business logic. The cached read path is synchronous end to end (read.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { collectionProblem, keyProblem } from '../content/keys.ts';
 import { DEFAULT_COLLECTION } from '../content/record.ts';
+import type { Dashboard } from './dashboard.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import type { Metrics, Route } from './metrics.ts';
 import { createRead, rawHeader, type ReadDeps } from './read.ts';
@@ -21,6 +23,8 @@ export interface RouteDeps extends ReadDeps, WriteDeps {
   logRequests: boolean;
   /** Dependencies /readyz checks, each rejecting when not ready. */
   readiness: Readiness;
+  /** GET /dashboard and its stream; absent = 404. */
+  dashboard?: Dashboard;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -140,6 +144,12 @@ export function createHandler(deps: RouteDeps): Handler {
           },
           (err: unknown) => fail(res, 'metrics', t0, req, err),
         );
+        return;
+      }
+      if (path === '/dashboard' || path.startsWith('/dashboard/')) {
+        route = 'dashboard';
+        if (deps.dashboard === undefined) throw new HttpError('FG_ERR_ROUTE_NOT_FOUND', 'This server has no dashboard.');
+        finish(route, deps.dashboard.handle(req, res, path), t0, req, res);
         return;
       }
       throw new HttpError('FG_ERR_ROUTE_NOT_FOUND', 'No such route. Reads: GET /data?user_id=<id>, GET /v1/content/<collection>/<key>.');
