@@ -94,7 +94,7 @@ test('sampling runs only while a stream is open; frames carry the rates of the r
   }
   const got = (await reading).frames as { rps: Record<string, number>; p99Ms: number | null; memoryHitRatio: number | null; workers: unknown[]; health: { state: string } }[];
   assert.equal(got.length, 3);
-  assert.ok(got.some((f) => f.rps['2xx'] > 0), JSON.stringify(got.map((f) => f.rps)));
+  assert.ok(got.some((f) => (f.rps['2xx'] ?? 0) > 0), JSON.stringify(got.map((f) => f.rps)));
   assert.ok(got.some((f) => f.p99Ms !== null && f.p99Ms > 0));
   assert.ok(got.some((f) => (f.memoryHitRatio ?? 0) > 0));
   assert.equal(got[0]?.workers.length, 1);
