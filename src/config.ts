@@ -28,6 +28,7 @@ export const OPTIONS = {
   host: { flag: 'host', env: 'HOST', kind: 'string', default: '0.0.0.0', doc: 'Address to listen on.' },
   dataDir: { flag: 'data-dir', env: 'FLOODGATE_DATA_DIR', kind: 'string', default: './data', doc: 'Folder of the embedded SQLite store (floodgate.db).' },
   databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', kind: 'string', default: '', secret: true, doc: 'postgres://… switches the store to PostgreSQL; empty = embedded SQLite.' },
+  listenDatabaseUrl: { flag: 'listen-database-url', env: 'FLOODGATE_LISTEN_DATABASE_URL', kind: 'string', default: '', secret: true, doc: 'Direct postgres:// URL for the change feed\'s LISTEN connection, when DATABASE_URL goes through a transaction-mode pooler (PgBouncer) that cannot LISTEN; empty = DATABASE_URL.' },
   dbSchema: { flag: 'db-schema', env: 'FLOODGATE_DB_SCHEMA', kind: 'string', default: 'floodgate', doc: 'PostgreSQL schema holding floodgate\'s tables (created by the migrations).' },
   dbPool: { flag: 'db-pool', env: 'FLOODGATE_DB_POOL', kind: 'int', default: 10, min: 1, max: 1000, doc: 'Store connections at most (PostgreSQL); requests never map to connections.' },
   storeTimeout: { flag: 'store-timeout', env: 'FLOODGATE_STORE_TIMEOUT', kind: 'duration', default: 1000, min: 1, doc: 'Deadline of one store call, waiting for a pooled connection included.' },

@@ -7,6 +7,8 @@ import type { Store } from './store.ts';
 export interface StoreOptions {
   /** Empty: the embedded SQLite file. postgres:// or postgresql://: PostgreSQL. */
   readonly databaseUrl: string;
+  /** PostgreSQL: the URL of the change feed's LISTEN connection; empty or absent = databaseUrl (see listenDatabaseUrl). */
+  readonly listenUrl?: string;
   /** Directory holding floodgate.db when databaseUrl is empty. */
   readonly dataDir: string;
   /** PostgreSQL connections at most, per process. Default 10. */
@@ -30,8 +32,8 @@ export const STORE_DEFAULTS = {
  * The store options of a configuration, the one mapping from Config to StoreOptions. `override` is what a
  * command sets differently from serving: a one-off job's longer deadline, one connection, no migration.
  */
-export function storeOptions(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPool' | 'storeTimeout' | 'dbSchema'>, override: Partial<StoreOptions> = {}): StoreOptions {
-  return { databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema, ...override };
+export function storeOptions(config: Pick<Config, 'databaseUrl' | 'listenDatabaseUrl' | 'dataDir' | 'dbPool' | 'storeTimeout' | 'dbSchema'>, override: Partial<StoreOptions> = {}): StoreOptions {
+  return { databaseUrl: config.databaseUrl, listenUrl: config.listenDatabaseUrl, dataDir: config.dataDir, poolSize: config.dbPool, queueTimeoutMs: config.storeTimeout, schema: config.dbSchema, ...override };
 }
 
 /** A one-off job's deadline per store call (seeding, importing): at least 30 s, queueing behind a running server included. */
@@ -55,6 +57,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     const { openPostgresStore } = await import('./postgres.ts');
     return openPostgresStore({
       url,
+      listenUrl: opts.listenUrl?.trim() || undefined,
       poolSize,
       queueTimeoutMs,
       schema: opts.schema ?? STORE_DEFAULTS.schema,

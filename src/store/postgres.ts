@@ -16,6 +16,11 @@ import type { Store } from './store.ts';
 
 export interface PostgresStoreOptions {
   readonly url: string;
+  /**
+   * The change feed's LISTEN connection goes here instead of `url` when set: a transaction-mode pooler
+   * (PgBouncer) in front of the pool cannot hold a LISTEN, so the feed needs a direct URL of its own.
+   */
+  readonly listenUrl?: string;
   /** Connections at most (postgres.js `max`). */
   readonly poolSize: number;
   /** Deadline of each call, queueing included, in ms; also each pooled connection's statement_timeout. */
@@ -180,7 +185,7 @@ class PostgresStore implements Store {
   async watch(onChange: (change: Change) => void): Promise<() => Promise<void>> {
     this.#assertOpen();
     const stop = await startWatch({
-      url: this.#opts.url,
+      url: this.#opts.listenUrl ?? this.#opts.url,
       options: pgConnectionOptions(`${this.#app}-listen`),
       channel: this.#channel,
       store: this,
