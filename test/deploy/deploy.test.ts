@@ -14,7 +14,7 @@ import { startTestApp } from '../support/app.ts';
 
 const DEPLOY = new URL('../../deploy/', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, DEPLOY), 'utf8');
-const ENV_NAMES = new Set(Object.values(OPTIONS).map((o) => o.env));
+const ENV_NAMES = new Set<string>(Object.values(OPTIONS).map((o) => o.env));
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 
 type Doc = { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown>; data?: Record<string, string>; stringData?: Record<string, string> };
@@ -55,7 +55,8 @@ function podConfig() {
 const bytes = (q: string): number => {
   const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
   assert.ok(m, q);
-  return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 } as Record<string, number>)[m[2] ?? ''] || Number(m[1]);
+  const unit: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+  return Number(m[1]) * (unit[m[2] ?? ''] ?? 1);
 };
 
 test('every environment name in the manifests is a floodgate option, and the pod\'s configuration loads', () => {
