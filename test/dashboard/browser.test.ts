@@ -3,39 +3,15 @@
 // latency chart draws; once Redis is stopped the health line says Redis is degraded; hiding the tab closes the
 // stream (the server's count of streams drops to 0). A screenshot is saved under test-results/ (CI artefact).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium, watchPage, type PageGlobals } from '../support/chromium.ts';
 import { pgArgs, pgSchema, type PgSchema } from '../integration/helpers.ts';
 import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
 import { metric, serve, type Served } from '../support/serve.ts';
 
-export const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = new URL('../../test-results/', import.meta.url);
-
-/** Starts headless chromium, or explains why it cannot (the test then fails: .ci/run installs it). */
-export async function launchChromium(): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-}
-
-/** Records what a page does wrong: console errors, uncaught exceptions, requests to anywhere but `origin`. */
-export function watchPage(page: Page, origin: string): { errors: string[]; outside: string[] } {
-  const errors: string[] = [];
-  const outside: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('request', (r) => {
-    const url = r.url();
-    if (!url.startsWith(`${origin}/`) && !url.startsWith('data:')) outside.push(url);
-  });
-  page.on('requestfailed', (r) => {
-    if (!r.url().startsWith(`${origin}/dashboard/events`)) errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
-  });
-  return { errors, outside };
-}
 
 let redis: RedisServer;
 let schema: PgSchema;
@@ -75,25 +51,29 @@ test('the dashboard in chromium: no console error, no outside request, live figu
   const seen = watchPage(page, srv.url);
   const res = await page.goto(`${srv.url}/dashboard`);
   assert.equal(res?.status(), 200);
-  await page.waitForFunction("document.getElementById('health').className.includes('healthy')", undefined, { timeout: 15_000 });
+  await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.getElementById('health')?.className.includes('healthy') === true, undefined, { timeout: 15_000 });
   assert.equal(await metric(srv.url, 'floodgate_dashboard_streams'), 1, 'one stream open while the page is visible');
 
   const answered = await flood(srv.url, 16, 4000);
   assert.ok(answered > 0);
-  await page.waitForFunction("Number(document.getElementById('rps-now').textContent.replaceAll(',', '')) > 0", undefined, { timeout: 10_000 });
-  await page.waitForFunction("Number(document.getElementById('chart-latency').dataset.drawn ?? 0) > 0", undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => Number(((globalThis as unknown as PageGlobals).document.getElementById('rps-now')?.textContent ?? '').replaceAll(',', '')) > 0, undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => Number((globalThis as unknown as PageGlobals).document.getElementById('chart-latency')?.dataset.drawn ?? 0) > 0, undefined, { timeout: 10_000 });
   // The latency chart's canvas has the p99 line's colour on it (drawn, not only counted).
-  const painted = await page.evaluate<number>(`(() => {
-    const canvas = document.querySelector('#chart-latency canvas');
+  const painted = await page.evaluate(() => {
+    const canvas = (globalThis as unknown as PageGlobals).document.querySelector('#chart-latency canvas');
+    if (!canvas) return 0;
     const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     let n = 0;
     for (let i = 0; i < px.length; i += 4) if (px[i] === 0xf0 && px[i + 1] === 0x88 && px[i + 2] === 0x3e) n++;
     return n;
-  })()`);
+  });
   assert.ok(painted > 0, 'the p99 line is painted on the latency chart');
 
   await redis.stop();
-  await page.waitForFunction("document.getElementById('health').className.includes('degraded') && /Redis/.test(document.getElementById('health').textContent)", undefined, { timeout: 20_000 });
+  await page.waitForFunction(() => {
+    const h = (globalThis as unknown as PageGlobals).document.getElementById('health');
+    return h?.className.includes('degraded') === true && /Redis/.test(h.textContent ?? '');
+  }, undefined, { timeout: 20_000 });
   assert.match(await page.locator('#health-text').innerText(), /Redis/);
   assert.equal(await page.locator('#dep-redis').getAttribute('class'), 'dep down');
 
@@ -101,11 +81,12 @@ test('the dashboard in chromium: no console error, no outside request, live figu
   await page.screenshot({ path: new URL('dashboard.png', RESULTS).pathname, fullPage: true });
 
   // A hidden tab costs the server nothing: the page closes its stream, the server stops sampling.
-  await page.evaluate(`(() => {
-    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
-    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
-    document.dispatchEvent(new Event('visibilitychange'));
-  })()`);
+  await page.evaluate(() => {
+    const g = globalThis as unknown as PageGlobals;
+    Object.defineProperty(g.document, 'hidden', { configurable: true, get: () => true });
+    Object.defineProperty(g.document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    g.document.dispatchEvent(new g.Event('visibilitychange'));
+  });
   for (let i = 0; i < 100 && (await metric(srv.url, 'floodgate_dashboard_streams')) !== 0; i++) await new Promise((r) => setTimeout(r, 50));
   assert.equal(await metric(srv.url, 'floodgate_dashboard_streams'), 0, 'no stream while the tab is hidden');
   assert.equal(await page.locator('#stream').innerText(), 'paused (tab hidden)');
