@@ -163,7 +163,7 @@ const charts = [
   chart('chart-latency', [
     { name: 'p50', color: C.blue, value: (f) => f.p50Ms, show: fmtMs },
     { name: 'p99', color: C.orange, value: (f) => f.p99Ms, show: fmtMs },
-  ], { tick: (v) => (v < 1 ? fmt(v, 2) : fmt(v, 0)) }),
+  ], { tick: (v) => (v === 0 ? '0' : v < 1 ? fmt(v, 2) : fmt(v, 0)) }),
   chart('chart-hits', [
     { name: 'memory', color: C.teal, value: (f) => (f.memoryHitRatio === null ? null : f.memoryHitRatio * 100), show: (v) => (v === null ? '–' : `${fmt(v, 1)} %`) },
     { name: 'Redis', color: C.bad, value: (f) => (f.redisHitRatio === null ? null : f.redisHitRatio * 100), show: (v) => (v === null ? '–' : `${fmt(v, 1)} %`) },
