@@ -65,7 +65,7 @@ describe('two instances behind nginx', () => {
 
   it('a write through nginx is seen on both instances within 100 ms (polled)', async () => {
     const key = `k-${Date.now()}`;
-    assert.equal((await put(lb.url, 'news', key, 'v1')).status, 200);
+    assert.equal((await put(lb.url, 'news', key, 'v1')).status, 201, 'created');
     for (const srv of [a, b]) assert.ok((await within(2000, async () => (await read(srv.url, 'news', key)).body === 'v1')) !== undefined);
     // Both hold v1 in memory now; v2 written through nginx must replace it on both.
     assert.equal((await put(lb.url, 'news', key, 'v2')).status, 200);
