@@ -171,6 +171,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       observer: metrics,
     });
     await service.init();
+    closers.push(async () => service.close());
     if (store.watch) {
       const stop = await store.watch((change) => service.applyStoreChange(change));
       closers.push(stop);

@@ -1,6 +1,7 @@
 // The process supervisor (node:cluster). The primary forks N workers that share one listening socket (each
 // worker accepts from it directly), answers /metrics for all of them (cluster-metrics.ts), replaces any worker that exits
-// unasked (with a back-off while they crash-loop), relays invalidations between workers, and on
+// unasked (with a back-off while they crash-loop), relays invalidations between workers (and, when one dies
+// without draining, tells the others from which store version to catch up on what it may not have announced), and on
 //   SIGTERM / SIGINT  drains every worker (stop accepting, finish in-flight requests within the shutdown
 //                     timeout) and exits 0;
 //   SIGHUP            reloads (serve.ts validates the new collections file first, once, here in the primary; a
@@ -13,7 +14,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { App } from './app.ts';
 import { isMetricsRequest, metricsForWorkers } from './cluster-metrics.ts';
-import { isIpcInvalidation } from './bus/ipc-bus.ts';
+import { IPC_CATCH_UP, isIpcInvalidation, type IpcCatchUp } from './bus/ipc-bus.ts';
 
 const READY = 'floodgate:ready';
 /** A worker that cannot start says why (one line), so that the primary prints it once, not once per worker. */
@@ -42,6 +43,13 @@ interface WorkerState {
   retiring: boolean;
   readonly ready: Promise<string>;
   readonly exited: Promise<void>;
+  /**
+   * Undefined until the worker is ready; then the highest store version after which everything it committed
+   * may be unannounced: its start version (READY), raised by every change of it the primary relayed. A worker
+   * commits and announces in order (SQLite hands out versions in commit order), so what it could not announce
+   * before dying lies after this version.
+   */
+  announced: number | undefined;
 }
 
 export class Supervisor {
@@ -142,16 +150,19 @@ export class Supervisor {
     ready.catch(() => undefined); // observed by whoever awaits it; never unhandled
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     let failure: { message: string; exitCode: number } | undefined;
-    const state: WorkerState = { startedAt: performance.now(), generation: this.#generation, replaceOnDeath, retiring: false, ready, exited };
+    const state: WorkerState = { startedAt: performance.now(), generation: this.#generation, replaceOnDeath, retiring: false, ready, exited, announced: undefined };
     this.#workers.set(worker, state);
     worker.on('message', (m: unknown) => {
       if (isIpcInvalidation(m)) {
+        for (const c of m.changes) if (state.announced !== undefined && c.version > state.announced) state.announced = c.version;
         for (const w of this.#workers.keys()) if (w !== worker && w.isConnected()) w.send(m, undefined, () => undefined);
       } else if (isMetricsRequest(m)) {
         this.#metrics(worker, m);
       } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === READY) {
         log.debug({ worker: worker.process.pid }, 'worker ready');
         state.replaceOnDeath = true;
+        const version = (m as { version?: unknown }).version;
+        state.announced = Number.isSafeInteger(version) ? (version as number) : 0;
         onReady(String((m as { url?: unknown }).url));
       } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === FAILED) {
         const f = m as { message?: unknown; exitCode?: unknown };
@@ -161,6 +172,9 @@ export class Supervisor {
     worker.on('error', (err) => log.warn({ err, worker: worker.process.pid }, 'worker channel error'));
     worker.once('exit', (code, signal) => {
       this.#workers.delete(worker);
+      // Not a clean drain (killed, crashed): what it committed after its last announced change reached no one.
+      // A worker that never got ready served no writes.
+      if ((code !== 0 || signal !== null) && state.announced !== undefined && !this.#stopping) this.#catchUp(worker, state.announced);
       onEarlyExit(Object.assign(new Error(failure?.message ?? `worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before it was ready`), { exitCode: failure?.exitCode ?? 1 }));
       if (state.retiring || this.#stopping || !state.replaceOnDeath) return;
       const lived = performance.now() - state.startedAt;
@@ -172,6 +186,12 @@ export class Supervisor {
       }, delay);
     });
     return state;
+  }
+
+  #catchUp(dead: Worker, since: number): void {
+    const message: IpcCatchUp = { t: IPC_CATCH_UP, since };
+    this.#opts.logger.info({ worker: dead.process.pid, since }, 'a worker died: the others catch up from the store');
+    for (const w of this.#workers.keys()) if (w.isConnected()) w.send(message, undefined, () => undefined);
   }
 
   async #retire(worker: Worker): Promise<void> {
@@ -209,7 +229,7 @@ export async function serveAsWorker(app: App, shutdownTimeoutMs: number): Promis
     });
     process.once('SIGTERM', () => resolve());
     process.once('disconnect', () => resolve());
-    process.send?.({ t: READY, url: app.url });
+    process.send?.({ t: READY, url: app.url, version: app.service.startVersion });
   });
   app.logger.debug('draining');
   await app.drain(shutdownTimeoutMs);

@@ -9,10 +9,12 @@ export interface InvalidationBus {
   /** Registers the handler for changes published by any instance, including this one. */
   subscribe(handler: (change: Change) => void): void;
   /**
-   * Optional: registers a listener called when the bus lost its subscription and has it back. Changes published
-   * in between were not delivered (Redis pub/sub does not replay), so whatever the listener caches may be stale:
-   * drop or revalidate it.
+   * Optional: registers a listener called when the bus lost changes: its subscription is back after a gap (Redis
+   * pub/sub does not replay), or a peer died with changes it had not announced. Whatever the listener caches may
+   * be stale: drop or revalidate it. `since`, when given, is a store version: only changes after it were lost.
    */
-  onResync?(listener: () => void): void;
+  onResync?(listener: (since?: number) => void): void;
+  /** Optional: false while the bus may be missing changes (its subscription is down); absent means always listening. */
+  readonly subscribed?: boolean;
   close(): Promise<void>;
 }

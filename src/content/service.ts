@@ -9,6 +9,7 @@ import type { InvalidationBus } from '../bus/bus.ts';
 import type { RedisTier } from '../tiers/redis-tier.ts';
 import { MemoryTier } from '../tiers/memory.ts';
 import { uncached, type CachedContent, type ReadResult } from './read-result.ts';
+import { L2Repair } from './l2-repair.ts';
 
 /** Counts what the service does; implemented by the metrics module, so content/ needs no metrics library. */
 export interface ContentObserver {
@@ -37,6 +38,9 @@ export interface ContentServiceOptions {
   now?: () => number;
 }
 
+/** Changes read from the store per page of a catch-up. */
+const CATCH_UP_PAGE = 1000;
+
 export class ContentService {
   readonly #store: Store;
   readonly #collections: ReadonlyMap<string, CollectionDef>;
@@ -47,6 +51,12 @@ export class ContentService {
   readonly #obs: ContentObserver;
   readonly #queries = new Map<string, QueryReader>();
   readonly #now: () => number;
+  /** Whether Redis may be read, and its repair after an outage (l2-repair.ts); undefined without Redis. */
+  readonly #repair: L2Repair | undefined;
+  /** The store's highest version when init() ran. */
+  #startVersion = 0;
+  /** Catch-ups from the store after a bus gap, one after the other (see #catchUp). */
+  #catchingUp: Promise<void> = Promise.resolve();
 
   constructor(opts: ContentServiceOptions) {
     this.#store = opts.store;
@@ -65,14 +75,32 @@ export class ContentService {
       now: this.#now,
     };
     this.#memory = opts.cacheBytes > 0 ? new MemoryTier(memOpts) : undefined;
-    this.#bus?.subscribe((change) => this.applyChange(change));
-    // Pub/sub does not replay: after the bus lost its subscription, changes may have been missed, so the
-    // memory tier starts over (the store and Redis are still right; reads refill it).
-    this.#bus?.onResync?.(() => this.#memory?.clear());
+    const bus = this.#bus;
+    this.#repair = this.#l2 && new L2Repair({
+      l2: this.#l2,
+      store: this.#store,
+      listening: () => bus?.subscribed !== false,
+      onChange: (change) => this.#memory?.apply(change),
+      onError: (what, err) => this.#obs.backgroundError(what, err),
+    });
+    bus?.subscribe((change) => this.applyChange(change));
+    bus?.onResync?.((since) => {
+      if (since !== undefined) {
+        // The bus knows where the gap began (a worker died; cluster.ts): catch up from the store's versions.
+        this.#catchUp(since);
+        return;
+      }
+      // Pub/sub does not replay: changes may have been missed, so the memory tier starts over, and Redis is not
+      // read again until it is repaired (l2-repair.ts): it may hold older copies of what changed meanwhile.
+      this.#memory?.clear();
+      this.#repair?.suspect();
+    });
   }
 
   /** Prepares the read-only SQL collections; a bad query fails here, at start, not at the first request. */
   async init(): Promise<void> {
+    this.#startVersion = await this.#store.maxVersion();
+    this.#repair?.start(this.#startVersion);
     for (const def of this.#collections.values()) {
       if (def.query === undefined) continue;
       if (!this.#store.prepareQuery) throw new Error(`collection ${def.name}: the ${this.#store.kind} store cannot serve SQL collections`);
@@ -93,6 +121,19 @@ export class ContentService {
   }
   get l2(): RedisTier | undefined {
     return this.#l2;
+  }
+  /** The store's highest version when the service started: every change after it is announced by the bus. */
+  get startVersion(): number {
+    return this.#startVersion;
+  }
+  /** The Redis repair after an outage (undefined without Redis). */
+  get l2Repair(): L2Repair | undefined {
+    return this.#repair;
+  }
+
+  /** Stops the background work (a pending Redis repair); the store and tiers are closed by their owner. */
+  close(): void {
+    this.#repair?.close();
   }
 
   collection(name: string): CollectionDef | undefined {
@@ -150,6 +191,7 @@ export class ContentService {
   /** A change announced by another instance or worker (which already updated Redis): drop what is older. */
   applyChange(change: Change): void {
     this.#memory?.apply(change);
+    this.#repair?.reached(change.version);
   }
 
   /**
@@ -159,7 +201,13 @@ export class ContentService {
    */
   applyStoreChange(change: Change): void {
     this.#memory?.apply(change);
-    this.#l2?.invalidate(change).catch((err: unknown) => this.#obs.backgroundError('redis invalidate from change feed', err));
+    this.#l2?.invalidate(change).then(
+      () => this.#repair?.reached(change.version),
+      (err: unknown) => {
+        this.#repair?.missed(change.version);
+        this.#obs.backgroundError('redis invalidate from change feed', err);
+      },
+    );
   }
 
   /** The post-save hook: L2 gets the new record (or a tombstone), then every instance hears of it. */
@@ -169,7 +217,10 @@ export class ContentService {
       try {
         if (record) await l2.set(record, Math.ceil(this.ttlMs(record.collection) / 1000));
         else await l2.invalidate(change);
+        this.#repair?.reached(change.version);
       } catch (err) {
+        // Redis may still hold the older copy: it is not read again before it is repaired (l2-repair.ts).
+        this.#repair?.missed(change.version);
         this.#obs.backgroundError('redis write after commit', err);
       }
     }
@@ -185,7 +236,7 @@ export class ContentService {
   async #load(collection: string, key: string): Promise<ContentRecord | undefined> {
     const l2 = this.#l2;
     if (l2) {
-      if (!l2.healthy) this.#obs.redis('skipped');
+      if (this.#repair?.usable() === false) this.#obs.redis('skipped');
       else {
         try {
           const hit = await l2.get(collection, key);
@@ -214,6 +265,27 @@ export class ContentService {
     if (body === undefined) return undefined;
     const now = this.#now();
     return { collection, key, body, contentType: this.#collections.get(collection)?.contentType ?? 'application/octet-stream', version: now, updatedAt: now };
+  }
+
+  /**
+   * A gap in the bus whose start is known (a worker died with changes it had committed but not yet announced):
+   * every change after `since` is read from the store and dropped from the memory tier. Catch-ups run one after
+   * the other; a failure is logged (the entries then stay until their TTL, as without the catch-up).
+   */
+  #catchUp(since: number): void {
+    this.#catchingUp = this.#catchingUp.then(async () => {
+      try {
+        for (let from = since; ;) {
+          const page = await this.#store.changesSince(from, CATCH_UP_PAGE);
+          for (const change of page) this.applyChange(change);
+          const last = page.at(-1);
+          if (page.length < CATCH_UP_PAGE || !last) return;
+          from = last.version;
+        }
+      } catch (err) {
+        this.#obs.backgroundError('catch-up from the store after a bus gap', err);
+      }
+    });
   }
 
   #writable(collection: string): void {

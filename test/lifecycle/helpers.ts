@@ -17,6 +17,8 @@ export interface Server {
   readonly pid: number;
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
+  /** The server's --data-dir (the SQLite file is floodgate.db in it). */
+  readonly dataDir: string;
   output(): string;
   /** The primary's worker pids, now. */
   workers(): number[];
@@ -49,7 +51,7 @@ export async function startServe(args: string[], env: Record<string, string> = {
   const until = Date.now() + readyMs;
   for (;;) {
     const m = /floodgate is serving on (\S+)/.exec(out);
-    if (m?.[1]) return { url: m[1], pid: child.pid ?? -1, child, exited, output: () => out, workers, kill };
+    if (m?.[1]) return { url: m[1], pid: child.pid ?? -1, child, exited, dataDir, output: () => out, workers, kill };
     if (child.exitCode !== null || Date.now() > until) {
       await kill();
       throw new Error(`floodgate serve did not start:\n${out}`);
