@@ -49,7 +49,8 @@ export interface AppOptions {
   prepared?: boolean;
   /**
    * A cluster worker's channel to the primary. The bus is decided here: Redis pub/sub when REDIS_URL is set,
-   * else this channel (the IPC bus), else none.
+   * else this channel (the IPC bus), else none. With Redis, the IPC bus on this channel is also the way to the
+   * other workers of this server for changes the Redis bus could not carry (see ContentServiceOptions.peers).
    */
   ipc?: IpcChannel;
   /** TLS files decided by the primary (shared ticket key); null = plain HTTP; default: decided here from the config. */
@@ -144,6 +145,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
     let l2: RedisTier | undefined;
     let bus: InvalidationBus | undefined;
+    let peers: InvalidationBus | undefined;
     if (config.redisUrl !== '') {
       const { parseRedisUrl } = await import('./tiers/redis-connect.ts');
       const redis = await import('./tiers/redis.ts');
@@ -153,6 +155,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       closers.push(() => l2?.close() ?? Promise.resolve());
       bus = redisBus.openRedisBus({ url, keyPrefix: config.redisPrefix, commandTimeoutMs: config.redisTimeout });
       closers.push(() => bus?.close() ?? Promise.resolve());
+      if (opts.ipc) {
+        peers = openIpcBus(opts.ipc);
+        closers.push(() => peers?.close() ?? Promise.resolve());
+      }
     } else if (opts.ipc) {
       bus = openIpcBus(opts.ipc);
       closers.push(() => bus?.close() ?? Promise.resolve());
@@ -168,6 +174,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       negativeTtlMs: config.negativeTtl,
       l2,
       bus,
+      peers,
       observer: metrics,
     });
     await service.init();

@@ -34,6 +34,12 @@ export interface ContentServiceOptions {
   negativeTtlMs: number;
   l2?: RedisTier | undefined;
   bus?: InvalidationBus | undefined;
+  /**
+   * With Redis, in a cluster worker: the IPC bus to the other workers of this server. A change whose Redis
+   * update or publish failed goes out on it, so they drop their memory copy and do not trust Redis for it
+   * before it is repaired, while Redis is away.
+   */
+  peers?: InvalidationBus | undefined;
   observer: ContentObserver;
   now?: () => number;
 }
@@ -48,6 +54,7 @@ export class ContentService {
   readonly #memory: MemoryTier | undefined;
   readonly #l2: RedisTier | undefined;
   readonly #bus: InvalidationBus | undefined;
+  readonly #peers: InvalidationBus | undefined;
   readonly #obs: ContentObserver;
   readonly #queries = new Map<string, QueryReader>();
   readonly #now: () => number;
@@ -64,6 +71,7 @@ export class ContentService {
     this.#defaultTtlMs = opts.defaultTtlMs;
     this.#l2 = opts.l2;
     this.#bus = opts.bus;
+    this.#peers = opts.peers;
     this.#obs = opts.observer;
     this.#now = opts.now ?? Date.now;
     const memOpts = {
@@ -84,6 +92,10 @@ export class ContentService {
       onError: (what, err) => this.#obs.backgroundError(what, err),
     });
     bus?.subscribe((change) => this.applyChange(change));
+    this.#peers?.subscribe((change) => {
+      this.#memory?.apply(change);
+      this.#repair?.missed(change.version);
+    });
     bus?.onResync?.((since) => {
       if (since !== undefined) {
         // The bus knows where the gap began (a worker died; cluster.ts): catch up from the store's versions.
@@ -213,6 +225,7 @@ export class ContentService {
   /** The post-save hook: L2 gets the new record (or a tombstone), then every instance hears of it. */
   async #afterCommit(change: Change, record: ContentRecord | undefined): Promise<void> {
     const l2 = this.#l2;
+    let reached = true;
     if (l2) {
       try {
         if (record) await l2.set(record, Math.ceil(this.ttlMs(record.collection) / 1000));
@@ -222,6 +235,7 @@ export class ContentService {
         // Redis may still hold the older copy: it is not read again before it is repaired (l2-repair.ts).
         this.#repair?.missed(change.version);
         this.#obs.backgroundError('redis write after commit', err);
+        reached = false;
       }
     }
     if (this.#bus) {
@@ -229,8 +243,10 @@ export class ContentService {
         await this.#bus.publish(change);
       } catch (err) {
         this.#obs.backgroundError('invalidation publish', err);
+        reached = false;
       }
     }
+    if (!reached && this.#peers) await this.#peers.publish(change).catch((err: unknown) => this.#obs.backgroundError('invalidation publish to peers', err));
   }
 
   async #load(collection: string, key: string): Promise<ContentRecord | undefined> {

@@ -2,7 +2,8 @@
 // to the store only; Redis keeps the older copy. When Redis is back, neither the writing instance nor another
 // one sharing Redis and the store may serve that older copy: Redis is repaired from the store's changes before
 // it is read again (docs/redis.md, "After an outage"). Real parts: floodgate serve processes, PostgreSQL, a
-// redis-server of the test's own behind a TCP proxy that is cut and restored; SQLite with two workers too.
+// redis-server of the test's own behind a TCP proxy that is cut and restored; SQLite with two workers too
+// (there, the worker that did not write hears of it over IPC while Redis is away).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { metric, serve, type Served } from '../support/serve.ts';
@@ -92,10 +93,15 @@ void describe('after a Redis outage (SQLite, two workers)', () => {
 
     proxy.cut();
     assert.equal((await put(srv.url, 'news', 'k', 'v2')).status, 200);
+    // While Redis is away, the other worker heard of the write over IPC (the Redis bus could not carry it).
+    const wrong: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await getNew(`${srv.url}/v1/content/news/k`);
+      if (r.body !== 'v2') wrong.push(`${r.body} (X-Cache: ${String(r.headers['x-cache'])}, during the outage)`);
+    }
     proxy.restore();
 
     // Each read on a new connection, so reads land on both workers; /metrics adds up both.
-    const wrong: string[] = [];
     let next = 0;
     const hitsAtStart = await redisHits(srv);
     const over = await within(15_000, async () => {
