@@ -14,7 +14,12 @@ interface Spec {
   readonly min?: number;
   readonly max?: number;
   readonly choices?: readonly string[];
-  readonly secret?: boolean;
+  /**
+   * How the value is shown when printed (--print-config, the start-up log): 'whole' is never shown at all
+   * (tokens, passwords); 'url-passwords' is a URL or a comma-separated list of URLs shown with every password
+   * masked. Decided by the option, never by how its value looks.
+   */
+  readonly secret?: 'whole' | 'url-passwords';
   /** How the default is shown where it depends on the machine (e.g. 'cores'). */
   readonly defaultDoc?: string;
   readonly doc: string;
@@ -27,12 +32,12 @@ export const OPTIONS = {
   port: { flag: 'port', env: 'PORT', kind: 'int', default: 8080, min: 0, max: 65535, doc: 'TCP port to listen on (0 = any free port).' },
   host: { flag: 'host', env: 'HOST', kind: 'string', default: '0.0.0.0', doc: 'Address to listen on.' },
   dataDir: { flag: 'data-dir', env: 'FLOODGATE_DATA_DIR', kind: 'string', default: './data', doc: 'Folder of the embedded SQLite store (floodgate.db).' },
-  databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', kind: 'string', default: '', secret: true, doc: 'postgres://… switches the store to PostgreSQL; empty = embedded SQLite.' },
-  listenDatabaseUrl: { flag: 'listen-database-url', env: 'FLOODGATE_LISTEN_DATABASE_URL', kind: 'string', default: '', secret: true, doc: 'Direct postgres:// URL for the change feed\'s LISTEN connection, when DATABASE_URL goes through a transaction-mode pooler (PgBouncer) that cannot LISTEN; empty = DATABASE_URL.' },
+  databaseUrl: { flag: 'database-url', env: 'DATABASE_URL', kind: 'string', default: '', secret: 'url-passwords', doc: 'postgres://… switches the store to PostgreSQL; empty = embedded SQLite.' },
+  listenDatabaseUrl: { flag: 'listen-database-url', env: 'FLOODGATE_LISTEN_DATABASE_URL', kind: 'string', default: '', secret: 'url-passwords', doc: 'Direct postgres:// URL for the change feed\'s LISTEN connection, when DATABASE_URL goes through a transaction-mode pooler (PgBouncer) that cannot LISTEN; empty = DATABASE_URL.' },
   dbSchema: { flag: 'db-schema', env: 'FLOODGATE_DB_SCHEMA', kind: 'string', default: 'floodgate', doc: 'PostgreSQL schema holding floodgate\'s tables (created by the migrations).' },
   dbPool: { flag: 'db-pool', env: 'FLOODGATE_DB_POOL', kind: 'int', default: 10, min: 1, max: 1000, doc: 'Store connections at most (PostgreSQL); requests never map to connections.' },
   storeTimeout: { flag: 'store-timeout', env: 'FLOODGATE_STORE_TIMEOUT', kind: 'duration', default: 1000, min: 1, doc: 'Deadline of one store call, waiting for a pooled connection included.' },
-  redisUrl: { flag: 'redis-url', env: 'REDIS_URL', kind: 'string', default: '', secret: true, doc: 'redis://host:port adds the Redis tier; several comma-separated URLs or redis+cluster:// use Redis Cluster.' },
+  redisUrl: { flag: 'redis-url', env: 'REDIS_URL', kind: 'string', default: '', secret: 'url-passwords', doc: 'redis://host:port adds the Redis tier; several comma-separated URLs or redis+cluster:// use Redis Cluster.' },
   redisPrefix: { flag: 'redis-prefix', env: 'FLOODGATE_REDIS_PREFIX', kind: 'string', default: 'fg:', doc: 'Prefix of every Redis key and of the invalidation channel; instances sharing content share it.' },
   redisTimeout: { flag: 'redis-timeout', env: 'FLOODGATE_REDIS_TIMEOUT', kind: 'duration', default: 100, min: 1, doc: 'Deadline of one Redis command; a slow or absent Redis is skipped, never waited on.' },
   cacheBytes: { flag: 'cache-bytes', env: 'FLOODGATE_CACHE_BYTES', kind: 'bytes', default: 256 * MiB, min: 0, doc: 'Memory tier size in bytes (256MiB, 1GiB, …); 0 turns the memory tier off.' },
@@ -40,9 +45,9 @@ export const OPTIONS = {
   staleTtl: { flag: 'stale-ttl', env: 'FLOODGATE_STALE_TTL', kind: 'duration', default: 3_600_000, min: 0, doc: 'How long past its TTL content may still be served while it is refreshed or while the store fails.' },
   negativeTtl: { flag: 'negative-ttl', env: 'FLOODGATE_NEGATIVE_TTL', kind: 'duration', default: 5000, min: 0, doc: 'How long a 404 is remembered by the memory tier.' },
   collections: { flag: 'collections', env: 'FLOODGATE_COLLECTIONS', kind: 'string', default: '', doc: 'JSON file defining collections: TTL, fallback body, read-only SQL source.' },
-  adminToken: { env: 'FLOODGATE_ADMIN_TOKEN', kind: 'string', default: '', secret: true, doc: 'Bearer token for the write API; unset = writes answer 403.' },
-  readToken: { env: 'FLOODGATE_READ_TOKEN', kind: 'string', default: '', secret: true, doc: 'When set, reads need "Authorization: Bearer <token>".' },
-  readBasicAuth: { env: 'FLOODGATE_READ_BASIC_AUTH', kind: 'string', default: '', secret: true, doc: 'When set ("user:password"), reads accept HTTP basic auth, as Braze Connected Content credentials send it.' },
+  adminToken: { env: 'FLOODGATE_ADMIN_TOKEN', kind: 'string', default: '', secret: 'whole', doc: 'Bearer token for the write API; unset = writes answer 403.' },
+  readToken: { env: 'FLOODGATE_READ_TOKEN', kind: 'string', default: '', secret: 'whole', doc: 'When set, reads need "Authorization: Bearer <token>".' },
+  readBasicAuth: { env: 'FLOODGATE_READ_BASIC_AUTH', kind: 'string', default: '', secret: 'whole', doc: 'When set ("user:password"), reads accept HTTP basic auth, as Braze Connected Content credentials send it.' },
   seed: { flag: 'seed', env: 'FLOODGATE_SEED', kind: 'int', default: 100_000, min: 0, doc: 'Demo users (ids 1..N in collection default) written at start when the store is empty; 0 = none.' },
   bodyLimit: { flag: 'body-limit', env: 'FLOODGATE_BODY_LIMIT', kind: 'bytes', default: 1 * MiB, min: 1, doc: 'Largest body a PUT accepts (bytes).' },
   bulkLimit: { flag: 'bulk-limit', env: 'FLOODGATE_BULK_LIMIT', kind: 'bytes', default: 64 * MiB, min: 1, doc: 'Largest NDJSON body a _bulk POST accepts (bytes).' },
@@ -310,19 +315,34 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, Spec][]) {
     const value = config[name];
-    out[name] = spec.secret && value !== '' ? maskSecret(String(value)) : value;
+    out[name] = spec.secret === undefined || value === '' ? value : spec.secret === 'whole' ? MASK : maskUrlPasswords(String(value));
   }
   return out;
 }
 
-function maskSecret(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password) url.password = '***';
-    return url.protocol.startsWith('postgres') || url.protocol.startsWith('redis') ? url.toString() : '***';
-  } catch {
-    return '***';
-  }
+const MASK = '***';
+/** Query parameters that carry a secret in a connection URL (libpq's password, sslpassword, …). */
+const SECRET_PARAM = /pass|secret|token|key/i;
+
+/**
+ * Each comma-separated URL with its password and any password-like query parameter masked; a part that does not
+ * parse as a URL is masked whole (it may be a password with a comma in it, or a keyword=value string).
+ */
+export function maskUrlPasswords(value: string): string {
+  return value.split(',').map((part) => {
+    const text = part.trim();
+    if (text === '') return part;
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return MASK;
+    }
+    if (!text.includes('://')) return MASK; // 'redis:adm1nT0ken' parses as a URL, but has no authority: all secret
+    if (url.password !== '') url.password = MASK;
+    for (const key of [...url.searchParams.keys()]) if (SECRET_PARAM.test(key)) url.searchParams.set(key, MASK);
+    return url.toString();
+  }).join(',');
 }
 
 /** The help text of the options, generated from the table so it cannot drift. */
