@@ -5,9 +5,9 @@ export type Readiness = Record<string, { check: () => Promise<void>; required: b
 /**
  * Ready while every required dependency answers. An optional one (Redis: reads skip it while it fails) is
  * reported but only makes the status 'degraded': every instance shares it, so failing readiness on it would
- * pull every instance out of the load balancer at once.
+ * pull every instance out of the load balancer at once. The reason a check fails is shown only when `detailed`.
  */
-export async function readiness(checks: Readiness): Promise<{ ready: boolean; status: string; checks: Record<string, string> }> {
+export async function readiness(checks: Readiness, detailed: boolean): Promise<{ ready: boolean; status: string; checks: Record<string, string> }> {
   const out: Record<string, string> = {};
   let ready = true;
   let degraded = false;
@@ -19,7 +19,7 @@ export async function readiness(checks: Readiness): Promise<{ ready: boolean; st
       } catch (err) {
         if (required) ready = false;
         else degraded = true;
-        out[name] = `failing: ${(err as Error).message}`;
+        out[name] = detailed ? `failing: ${(err as Error).message}` : 'failing';
       }
     }),
   );

@@ -120,7 +120,10 @@ export function createHandler(deps: RouteDeps): Handler {
       if (path === '/readyz') {
         route = 'readyz';
         allow(method, 'GET, HEAD');
-        readiness(deps.readiness).then(
+        // Which dependency fails is for anyone (load balancers, probes); why (host:port, driver errors) only
+        // for the operator: the admin token. Read credentials are not enough, they live in a third party's templates.
+        const detailed = deps.writeAuth?.check(req.headers.authorization) === true;
+        readiness(deps.readiness, detailed).then(
           ({ ready, status, checks }) => {
             sendJson(res, ready ? 200 : 503, { status, checks });
             finish('readyz', ready ? 200 : 503, t0, req, res);
