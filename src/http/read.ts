@@ -49,6 +49,8 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
 
   const send = (req: IncomingMessage, res: ServerResponse, collection: string, entry: CachedContent, outcome: Outcome): number => {
     metrics.memory(outcome);
+    // A read never reads a body: one still arriving ends the connection after the answer (see closeIfBodyUnread).
+    if (!req.complete) res.shouldKeepAlive = false;
     const record = entry.record;
     if (record === undefined) {
       const def = service.collection(collection);

@@ -1,6 +1,6 @@
 // Writing JSON answers: the shared content type, sendJson and sendError, used by every route (routes.ts,
 // read.ts, degrade.ts, writes.ts). Content itself is written by read.ts, straight from the cached record.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, type HttpError } from './errors.ts';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
@@ -17,6 +17,17 @@ export function sendError(res: ServerResponse, error: HttpError): void {
     return;
   }
   const text = errorBody(error.code, error.message);
-  res.writeHead(error.status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...error.headers });
+  res.writeHead(error.status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...error.headers, ...closeIfBodyUnread(res.req) });
   res.end(text);
+}
+
+const CLOSE = { Connection: 'close' } as const;
+
+/**
+ * `Connection: close` while the request's body is still arriving and will not be read (a refused write, a body
+ * sent to a read route): Node then ends the connection once the answer is flushed, instead of reading and
+ * discarding the rest, which let an unauthenticated client stream any amount into a 401.
+ */
+export function closeIfBodyUnread(req: IncomingMessage): typeof CLOSE | undefined {
+  return req.complete ? undefined : CLOSE;
 }
