@@ -155,3 +155,54 @@ describe('memory tier keys', () => {
     assert.equal(tier.peekFresh('default', '42')?.record?.body.toString(), 'default/42', 'a change elsewhere leaves default alone');
   });
 });
+
+describe('memory tier remembered 404s', () => {
+  const randomKey = (i: number): string => `missing-${i}-${'z'.repeat(240)}`;
+
+  it('account their key: a 256-character key costs 248 bytes more than an 8-character one', async () => {
+    const { tier } = setup(async () => undefined);
+    await tier.lookup('c', 'k'.repeat(8));
+    const short = tier.size.bytes;
+    await tier.lookup('c', 'k'.repeat(256));
+    assert.equal(tier.size.bytes - short - short, 248);
+    assert.ok(short > 300, `one miss accounts its measured overhead (${short} bytes)`);
+    assert.equal(tier.size.misses, 2);
+    assert.equal(tier.size.missBytes, tier.size.bytes);
+  });
+
+  it('take at most 10 % of the tier: 3,000 misses for ids that do not exist evict no real entry', async () => {
+    const real = new Set(Array.from({ length: 40 }, (_, i) => `real-${i}`));
+    const { tier } = setup(async (_c, k) => (real.has(k) ? rec(k, 'x'.repeat(1000), 1) : undefined), { maxBytes: 100_000 });
+    for (const k of real) await tier.lookup('c', k); // ~48.5 KB of the 100 KB
+    for (let i = 0; i < 3000; i++) await tier.lookup('c', randomKey(i));
+    for (const k of real) assert.ok(tier.peekFresh('c', k)?.record, `${k} survived`);
+    assert.ok(tier.size.missBytes <= 10_000, `misses take ${tier.size.missBytes} bytes`);
+    assert.ok(tier.size.misses > 5, 'the newest misses are still remembered');
+    assert.ok(tier.peekFresh('c', randomKey(2999)), 'the newest miss is remembered');
+    assert.equal(tier.peekFresh('c', randomKey(0)), undefined, 'the oldest misses went first');
+    assert.ok(tier.size.bytes <= 100_000);
+  });
+
+  it('a deletion is not a miss: its version still guards against an older write after a flood of misses', async () => {
+    const { tier } = setup(async () => undefined, { maxBytes: 100_000 });
+    tier.set(rec('k', 'v5', 5));
+    tier.apply({ collection: 'c', key: 'k', version: 6, deleted: true });
+    for (let i = 0; i < 3000; i++) await tier.lookup('c', randomKey(i));
+    tier.set(rec('k', 'stale write', 5));
+    assert.equal(tier.peekFresh('c', 'k')?.record, undefined, 'the older write is still ignored');
+    assert.equal(tier.peekFresh('c', 'k')?.version, 6);
+  });
+
+  it('a remembered miss replaced by real content leaves the misses\' budget', async () => {
+    let exists = false;
+    const { tier, clock } = setup(async (_c, k) => (exists ? rec(k, 'now', 1) : undefined));
+    await tier.lookup('c', 'x');
+    assert.equal(tier.size.misses, 1);
+    exists = true;
+    clock.t += 5_001;
+    assert.equal((await tier.lookup('c', 'x')).entry.record?.body.toString(), 'now');
+    assert.deepEqual([tier.size.misses, tier.size.missBytes], [0, 0]);
+    tier.apply({ collection: 'c', key: 'y', version: 3, deleted: true });
+    assert.equal(tier.size.misses, 0, 'a deletion is not counted as a miss');
+  });
+});
