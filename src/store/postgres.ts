@@ -97,6 +97,8 @@ class PostgresStore implements Store {
   #stops = new Set<() => Promise<void>>();
   /** Calls started and not yet settled (for pool(): at most poolSize of them hold a connection). */
   #calls = 0;
+  /** Collection queries run here: a pool whose connections start read-only, opened on first use. */
+  #reader: postgres.Sql | undefined;
 
   constructor(sql: postgres.Sql, opts: PostgresStoreOptions, channel: string, app: string) {
     this.#sql = sql;
@@ -179,7 +181,16 @@ class PostgresStore implements Store {
 
   async prepareQuery(sql: string): Promise<QueryReader> {
     this.#assertOpen();
-    return preparePgQuery(this.#sql, this.#deadline, sql);
+    // default_transaction_read_only in the startup packet: PostgreSQL itself refuses any write a collection query
+    // makes (a writing function, a data-modifying CTE), at no cost per query. Connections are opened on demand,
+    // up to the pool size; an instance without SQL collections never opens one.
+    const base = pgConnectionOptions(this.#app);
+    this.#reader ??= postgres(this.#opts.url, {
+      ...base,
+      max: this.#opts.poolSize,
+      connection: { ...base.connection, statement_timeout: Math.ceil(this.#opts.queueTimeoutMs), default_transaction_read_only: true },
+    });
+    return preparePgQuery(this.#reader, this.#deadline, sql);
   }
 
   async watch(onChange: (change: Change) => void): Promise<() => Promise<void>> {
@@ -202,7 +213,7 @@ class PostgresStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#stops].map((stop) => stop()));
-    await this.#sql.end({ timeout: 1 });
+    await Promise.all([this.#sql.end({ timeout: 1 }), this.#reader?.end({ timeout: 1 })]);
   }
 
   pool(): { size: number; busy: number; waiting: number } {

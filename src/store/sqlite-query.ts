@@ -1,5 +1,6 @@
 // Collection queries on SQLite: prepared and checked once (one statement, one column, one parameter), then run
-// with the key. File databases run them on a separate read-only connection, so they cannot write.
+// with the key. File databases run them on a separate read-only connection, and :memory: with query_only on, so
+// SQLite refuses any write they attempt.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { checkReadOnlyText, queryError, toBytes } from './collection-query.ts';
 import type { QueryReader } from './collection-query.ts';

@@ -136,10 +136,21 @@ class SqliteStore implements Store {
   }
 
   async prepareQuery(sql: string): Promise<QueryReader> {
-    const reader = this.#run(() => {
-      if (this.#file === ':memory:') return this.#db; // a second connection would see another, empty database
-      return (this.#reader ??= new DatabaseSync(this.#file, { readOnly: true, timeout: this.#busyTimeoutMs }));
-    });
+    if (this.#file === ':memory:') {
+      // A second connection would see another, empty database: run on this one with query_only on (SQLite then
+      // refuses every write), set and reset around each call; calls are synchronous, so no write interleaves.
+      // exec, not prepared statements: a flag pragma takes effect when it is compiled, not when it is run.
+      const db = this.#db;
+      return prepareSqliteQuery(db, sql, (fn) => this.#run(() => {
+        db.exec('PRAGMA query_only = 1');
+        try {
+          return fn();
+        } finally {
+          db.exec('PRAGMA query_only = 0');
+        }
+      }));
+    }
+    const reader = this.#run(() => (this.#reader ??= new DatabaseSync(this.#file, { readOnly: true, timeout: this.#busyTimeoutMs })));
     return prepareSqliteQuery(reader, sql, (fn) => this.#run(fn));
   }
 

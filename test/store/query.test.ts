@@ -68,6 +68,35 @@ describe('prepareQuery on SQLite', () => {
     await rejectsAtPrepare(store, 'SELECT name FROM users WHERE id = ?; DELETE FROM users', /exactly one statement/);
     await rejectsAtPrepare(store, '  ', /empty/);
   });
+
+  // Issue 14.8: collection queries run on a read-only connection, so a statement that passes the text check
+  // but writes (a data-modifying statement after WITH) is refused by SQLite, on a file and in memory alike.
+  void it('a query that writes fails and writes nothing, on the file and on :memory:', async () => {
+    const memory = await openSqliteStore({ file: ':memory:' });
+    try {
+      await memory.put({ collection: 'default', key: 'victim', body: Buffer.from('keep me'), contentType: 'text/plain' });
+      for (const [s, sql, key] of [
+        [store, 'WITH x AS (SELECT 1) DELETE FROM users WHERE id = ? RETURNING name', '42'],
+        [store, 'WITH x AS (SELECT 1) UPDATE users SET name = \'pwned\' WHERE id = ?1 RETURNING name', '42'],
+        [memory, "WITH x AS (SELECT 1) DELETE FROM content WHERE collection = 'default' AND key = ? RETURNING key", 'victim'],
+      ] as const) {
+        let reader: ((key: string) => Promise<Buffer | undefined>) | undefined;
+        try {
+          reader = await s.prepareQuery(sql);
+        } catch (err) {
+          assert.ok(err instanceof StoreQueryError, String(err)); // refused early: as good
+          continue;
+        }
+        await assert.rejects(reader(key), /readonly|read-only|query_only/i, sql);
+      }
+      assert.equal((await (await store.prepareQuery('SELECT name FROM users WHERE id = ?'))('42'))?.toString(), 'bøb', 'nothing was written');
+      assert.equal((await memory.get('default', 'victim'))?.body.toString(), 'keep me', 'nothing was written in memory');
+      await memory.put({ collection: 'default', key: 'after', body: Buffer.from('writes still work'), contentType: 'text/plain' });
+      assert.equal((await memory.get('default', 'after'))?.body.toString(), 'writes still work');
+    } finally {
+      await memory.close();
+    }
+  });
 });
 
 describe('prepareQuery on PostgreSQL', () => {
@@ -115,6 +144,30 @@ describe('prepareQuery on PostgreSQL', () => {
     await rejectsAtPrepare(store, `SELECT name FROM ${t} WHERE id = $1; SELECT 1`, /multiple commands/);
     const [row] = await admin.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${t}`);
     assert.equal(row?.n, 2, 'nothing was run');
+  });
+
+  // Regression (issue 14.8): the plan check passed a query calling a writing function, and an unauthenticated
+  // GET deleted a record. PostgreSQL now runs collection queries read-only and refuses the write itself.
+  void it('a collection query that writes through a function is refused by PostgreSQL, and nothing is written', async () => {
+    const victim = await store.put({ collection: 'default', key: 'victim', body: Buffer.from('keep me'), contentType: 'text/plain' });
+    await admin.unsafe(`CREATE FUNCTION "${schema}".rename_user(p_id int) RETURNS text LANGUAGE sql AS $fn$ UPDATE ${t} SET name = 'pwned' WHERE id = p_id RETURNING name $fn$`);
+    const writers: [string, string][] = [
+      [`SELECT "${schema}".delete_content('default', $1)::text`, 'victim'],
+      [`SELECT "${schema}".rename_user($1::int)`, '42'],
+      // A query that turns the session's default off first still runs in a transaction that began read-only.
+      [`SELECT set_config('default_transaction_read_only', 'off', false) || "${schema}".rename_user($1::int)`, '42'],
+    ];
+    for (const [sql, key] of writers) {
+      const reader = await store.prepareQuery(sql);
+      await assert.rejects(reader(key), (err: unknown) => (err as { code?: string }).code === '25006', `${sql} with ${key}`);
+    }
+    // Nor did the set_config attempt leave a writable connection behind for the next query.
+    const rename = await store.prepareQuery(`SELECT "${schema}".rename_user($1::int)`);
+    for (let i = 0; i < 4; i++) await assert.rejects(rename('42'), (err: unknown) => (err as { code?: string }).code === '25006');
+    assert.equal((await store.get('default', 'victim'))?.version, victim.version, 'the record is still there');
+    const [row] = await admin.unsafe<{ name: string }[]>(`SELECT name FROM ${t} WHERE id = 42`);
+    assert.equal(row?.name, 'bøb');
+    assert.equal((await (await store.prepareQuery(`SELECT name FROM ${t} WHERE id = $1`))('42'))?.toString(), 'bøb', 'reads still work');
   });
 
   // Regression: a CancelRequest sent at one call's deadline landed after that statement had ended and cancelled
