@@ -2,7 +2,7 @@
 // PostgreSQL behind a cut TCP proxy and a Redis URL nobody listens on, both real.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../src/local.ts';
+import { freePort } from '../../src/common/processes.ts';
 import { PG_URL, startTestApp, type TestApp } from '../support/app.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 

@@ -39,7 +39,7 @@ async function readsAfterOutage(srv: Served, key: string, want: string, probes: 
   return wrong;
 }
 
-void describe('after a Redis outage (PostgreSQL, two instances)', () => {
+describe('after a Redis outage (PostgreSQL, two instances)', () => {
   const res = new Resources();
   let redis: RedisServer;
   let proxy: TcpProxy;
@@ -55,7 +55,7 @@ void describe('after a Redis outage (PostgreSQL, two instances)', () => {
   });
   after(() => res.dispose());
 
-  void it('a PUT acknowledged while Redis was cut reads back on the writer and on the other instance', async (t) => {
+  it('a PUT acknowledged while Redis was cut reads back on the writer and on the other instance', async (t) => {
     for (let i = 0; i < PROBES; i++) assert.equal((await put(a.url, 'news', `probe-${i}`, `probe ${i}`)).status, 200);
     assert.equal((await put(a.url, 'news', 'k', 'v1')).status, 200);
     assert.equal((await read(b.url, 'news', 'k')).body, 'v1');
@@ -74,7 +74,7 @@ void describe('after a Redis outage (PostgreSQL, two instances)', () => {
   });
 });
 
-void describe('after a Redis outage (SQLite, two workers)', () => {
+describe('after a Redis outage (SQLite, two workers)', () => {
   const res = new Resources();
   let proxy: TcpProxy;
   let srv: Served;
@@ -85,7 +85,7 @@ void describe('after a Redis outage (SQLite, two workers)', () => {
   });
   after(() => res.dispose());
 
-  void it('a PUT acknowledged while Redis was cut reads back on both workers', async () => {
+  it('a PUT acknowledged while Redis was cut reads back on both workers', async () => {
     for (let i = 0; i < PROBES; i++) assert.equal((await put(srv.url, 'news', `probe-${i}`, `probe ${i}`)).status, 200);
     assert.equal((await put(srv.url, 'news', 'k', 'v1')).status, 200);
     // New connections: both workers read k (and hold v1 in memory and Redis holds it).

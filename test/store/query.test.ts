@@ -71,7 +71,7 @@ describe('prepareQuery on SQLite', () => {
 
   // Issue 14.8: collection queries run on a read-only connection, so a statement that passes the text check
   // but writes (a data-modifying statement after WITH) is refused by SQLite, on a file and in memory alike.
-  void it('a query that writes fails and writes nothing, on the file and on :memory:', async () => {
+  it('a query that writes fails and writes nothing, on the file and on :memory:', async () => {
     const memory = await openSqliteStore({ file: ':memory:' });
     try {
       await memory.put({ collection: 'default', key: 'victim', body: Buffer.from('keep me'), contentType: 'text/plain' });
@@ -148,7 +148,7 @@ describe('prepareQuery on PostgreSQL', () => {
 
   // Regression (issue 14.8): the plan check passed a query calling a writing function, and an unauthenticated
   // GET deleted a record. PostgreSQL now runs collection queries read-only and refuses the write itself.
-  void it('a collection query that writes through a function is refused by PostgreSQL, and nothing is written', async () => {
+  it('a collection query that writes through a function is refused by PostgreSQL, and nothing is written', async () => {
     const victim = await store.put({ collection: 'default', key: 'victim', body: Buffer.from('keep me'), contentType: 'text/plain' });
     await admin.unsafe(`CREATE FUNCTION "${schema}".rename_user(p_id int) RETURNS text LANGUAGE sql AS $fn$ UPDATE ${t} SET name = 'pwned' WHERE id = p_id RETURNING name $fn$`);
     const writers: [string, string][] = [
