@@ -3,6 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Command } from './main.ts';
+import { CAMPAIGN_HELP, CAMPAIGN_ONLY, CAMPAIGN_OPTIONS, runCampaignCommand } from './flood-campaign.ts';
 import { prepare, startFlood } from '../flood/engine.ts';
 import { MATRIX_SCHEMA, SCHEMA_VERSION, resultToJson, resultsFromText, type ToolInfo } from '../flood/json.ts';
 import { readMatrixFile } from '../flood/matrix.ts';
@@ -57,6 +58,8 @@ Request:
 Engine:
       --threads N          worker threads generating the load                         (default ${DEFAULTS.threads})
       --bail RATE          stop the run when one second's error rate exceeds RATE, e.g. 50%  (default never)
+
+${CAMPAIGN_HELP.trim()}
 
 Results:
       --name TEXT          a name for the run in reports
@@ -138,6 +141,7 @@ const OPTIONS = {
   strict: { type: 'boolean' },
   matrix: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...CAMPAIGN_OPTIONS,
 } as const;
 
 const MERGE_OPTIONS = {
@@ -162,6 +166,13 @@ export const command: Command = {
         return 0;
       }
       const thresholds = (values.threshold ?? []).map(parseThreshold);
+      if (values.campaign) {
+        if (positionals.length > 1) throw new UsageError(`one URL per run (got ${positionals.length}: ${positionals.join(' ')}); quote URLs that contain & or spaces`);
+        return await runCampaignCommand(values, positionals[0], thresholds);
+      }
+      for (const name of CAMPAIGN_ONLY) {
+        if (values[name] !== undefined) throw new UsageError(`--${name} belongs to --campaign; add --campaign or drop it`);
+      }
       if (values.matrix !== undefined) {
         if (positionals.length > 0) throw new UsageError('--matrix takes its URLs from the file; drop the URL argument');
         return await runMatrix(values.matrix, values, thresholds);

@@ -81,6 +81,8 @@ export class ResponseParser {
   #remaining = 0;
   #chunkSize = 0;
   #chunkDigits = 0;
+  /** A chunk of data, or bytes of a body delimited by the close, was seen in the current response. */
+  #sawData = false;
 
   /** Prepares for the next response; `head` is true when the request was HEAD (the response has no body). */
   reset(head: boolean): void {
@@ -99,6 +101,12 @@ export class ResponseParser {
     this.#chunked = false;
     this.#connClose = false;
     this.#connKeepAlive = false;
+    this.#sawData = false;
+  }
+
+  /** True when the complete response carried at least one byte of body (read once `feed()` returned its end). */
+  get hasBody(): boolean {
+    return this.#contentLength > 0 || this.#sawData;
   }
 
   /** True once any byte of the current response has been read. */
@@ -244,6 +252,7 @@ export class ResponseParser {
           break;
         }
         case S_BODY_EOF:
+          if (end > i) this.#sawData = true;
           i = end;
           break;
         case S_CHUNK_SIZE: {
@@ -435,6 +444,7 @@ export class ResponseParser {
 
   #chunkSizeDone(): number {
     if (this.#chunkSize === 0) return S_TRAILER_START;
+    this.#sawData = true;
     this.#remaining = this.#chunkSize;
     return S_CHUNK_DATA;
   }

@@ -49,6 +49,8 @@ export class Connection {
   #socket: net.Socket | null = null;
   #connected = false;
   #connectStarted = 0;
+  /** Bytes to write for the current request instead of the factory's (a campaign sends one rendering several times). */
+  #payload: string | Buffer | null = null;
 
   constructor(endpoint: Endpoint, factory: RequestFactory, owner: ConnectionOwner, readBuffer: Buffer, timeoutMs: number) {
     this.#endpoint = endpoint;
@@ -62,8 +64,17 @@ export class Connection {
     return this.#socket !== null;
   }
 
-  /** Issues a request: due at `due` (its schedule), issued now. Connects first if needed. */
-  send(due: number, now: number): void {
+  /** True when the last complete response carried a body. */
+  get hasBody(): boolean {
+    return this.#parser.hasBody;
+  }
+
+  /**
+   * Issues a request: due at `due` (its schedule), issued now. Connects first if needed. `payload`, when given, is
+   * written instead of the factory's request (the same rendering sent on several connections).
+   */
+  send(due: number, now: number, payload: string | Buffer | null = null): void {
+    this.#payload = payload;
     this.due = due;
     this.issued = now;
     this.deadline = now + this.#timeoutMs;
@@ -88,7 +99,11 @@ export class Connection {
     const socket = this.#socket;
     if (socket === null) return;
     this.#parser.reset(f.isHead);
-    if (f.prebuilt !== null) {
+    const payload = this.#payload;
+    if (payload !== null) {
+      socket.write(payload);
+      this.#owner.onBytes(0, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
+    } else if (f.prebuilt !== null) {
       socket.write(f.prebuilt);
       this.#owner.onBytes(0, f.prebuilt.length);
     } else {

@@ -98,9 +98,9 @@ export class RequestFactory {
   readonly isHead: boolean;
   readonly render: () => string;
 
-  constructor(spec: RequestSpec, thread = 0, threads = 1) {
+  constructor(spec: RequestSpec, thread = 0, threads = 1, random: () => number = Math.random) {
     this.isHead = spec.method === 'HEAD';
-    const ctx = new TemplateContext(thread, threads);
+    const ctx = new TemplateContext(thread, threads, random);
     const lineStart = `${spec.method} `;
     const target = compileTemplate(spec.path, ctx, encodeTargetValue);
     const headers = spec.headers.map((h) => {

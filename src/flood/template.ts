@@ -123,10 +123,13 @@ export class TemplateContext {
   readonly #csvCounters = new Map<string, number>();
   readonly #seqValues = new Map<string, number>();
   readonly #csvRows = new Map<string, number>();
+  /** The source of `{{int}}` and `{{pick}}` values: Math.random, or a seeded generator (flood --campaign --seed). */
+  readonly random: () => number;
 
-  constructor(thread = 0, threads = 1) {
+  constructor(thread = 0, threads = 1, random: () => number = Math.random) {
     this.#thread = thread;
     this.#threads = threads;
+    this.random = random;
   }
 
   /** Starts a new request: sequences and CSV rows advance once. */
@@ -177,11 +180,13 @@ export function compileTemplate(spec: TemplateSpec, ctx: TemplateContext, encode
       case 'int': {
         const { min } = part;
         const span = part.max - part.min + 1;
-        return () => String(min + Math.floor(Math.random() * span));
+        const random = ctx.random;
+        return () => String(min + Math.floor(random() * span));
       }
       case 'pick': {
         const items = part.items.map(encode);
-        return () => items[Math.floor(Math.random() * items.length)] ?? '';
+        const random = ctx.random;
+        return () => items[Math.floor(random() * items.length)] ?? '';
       }
       case 'seq':
         return () => String(ctx.seq(part));
