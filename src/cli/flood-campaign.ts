@@ -35,7 +35,7 @@ Campaign (a caller-shaped load, see docs/flood.md "Campaign model"):
       --calls N[-M]        identical calls per recipient, uniform in the range       (default 2-3)
       --max-connections N  connections opened on demand up to N                      (default 2000)
       --seed N             seed of the random ids ({{int}}, {{pick}}) and call counts (default 1)
-                           The timeout (-t) defaults to 2s, Braze's. The summary adds recipients personalized /
+                           The timeout (-t) defaults to 2s. The summary adds recipients personalized /
                            partly / blank and whether the caller's unhealthy-host rule would have tripped.
 `;
 
