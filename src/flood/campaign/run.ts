@@ -55,7 +55,7 @@ export function floodConfigOf(c: CampaignConfig): FloodConfig {
     durationMs: null,
     requests: null,
     timeoutMs: c.timeoutMs,
-    think: null,
+    thinkMs: null,
     newConnection: false,
     insecure: c.insecure,
     ok: '200-299',
