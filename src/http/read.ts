@@ -13,7 +13,7 @@ import { createDegrade } from './degrade.ts';
 import { HttpError, errorBody, toHttpError } from './errors.ts';
 import { registerOverloadGauges, type Metrics, type Route } from './metrics.ts';
 import type { PressureMonitor } from './pressure.ts';
-import { JSON_TYPE, sendError } from './respond.ts';
+import { JSON_TYPE, bodyUnread, sendError } from './respond.ts';
 
 export interface ReadDeps {
   service: ContentService;
@@ -49,8 +49,8 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
 
   const send = (req: IncomingMessage, res: ServerResponse, collection: string, entry: CachedContent, outcome: Outcome): number => {
     metrics.memory(outcome);
-    // A read never reads a body: one still arriving ends the connection after the answer (see closeIfBodyUnread).
-    if (!req.complete) res.shouldKeepAlive = false;
+    // A read never reads a body: one still arriving ends the connection after the answer (see bodyUnread).
+    if (bodyUnread(req)) res.shouldKeepAlive = false;
     const record = entry.record;
     if (record === undefined) {
       const def = service.collection(collection);

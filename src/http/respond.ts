@@ -29,5 +29,22 @@ const CLOSE = { Connection: 'close' } as const;
  * discarding the rest, which let an unauthenticated client stream any amount into a 401.
  */
 export function closeIfBodyUnread(req: IncomingMessage): typeof CLOSE | undefined {
-  return req.complete ? undefined : CLOSE;
+  return bodyUnread(req) ? CLOSE : undefined;
+}
+
+/**
+ * True while the request has a body (a Content-Length above 0, or a Transfer-Encoding) not all of which has
+ * arrived. req.complete alone is not that: Node runs the request handler before it marks even a request without
+ * a body complete, so every answer given synchronously (a fresh hit) would close its keep-alive connection.
+ * Reads rawHeaders, not req.headers, which Node builds on first access.
+ */
+export function bodyUnread(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+    if (name.length === 14 && name.toLowerCase() === 'content-length' && Number(raw[i + 1]) !== 0) return true;
+  }
+  return false;
 }

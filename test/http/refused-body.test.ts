@@ -3,6 +3,7 @@
 // gets its JSON error and then the close, long before it has sent its body. A raw socket, so that nothing
 // between the test and the server buffers, retries or hides the close.
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -87,4 +88,53 @@ describe('a refused request body ends the connection', () => {
       assert.ok(out.sent < OFFERED / 4, `the client sent ${out.sent} of ${OFFERED} bytes before the close`);
     });
   }
+});
+
+/** One request on `agent`; resolves with the status and the Connection header once the answer is read. */
+function send(app: TestApp, agent: Agent, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; connection: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: app.port, method, path, agent, headers }, (res) => {
+      res.resume();
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+// The other side of the rule: a request without a body has nothing unread, so it keeps its connection. Node runs
+// the request handler before it marks even a bodiless request complete, so req.complete alone closed the
+// connection after every read answered synchronously (a fresh hit, a remembered 404).
+describe('a request without a body keeps its connection', () => {
+  let app: TestApp;
+  const sockets: Socket[] = [];
+  before(async () => {
+    app = await startTestApp({ env: { FLOODGATE_ADMIN_TOKEN: TOKEN, FLOODGATE_SEED: '10' }, args: ['--warmup', '0'] });
+    app.server.on('connection', (s: Socket) => sockets.push(s));
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  it('hits, misses, 404s, a 401 and a 405 on one keep-alive connection; a write with its body read too', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const answers = [
+        await send(app, agent, 'GET', '/data?user_id=1'), // a miss, loaded from the store
+        await send(app, agent, 'GET', '/data?user_id=1'), // a fresh hit, answered synchronously
+        await send(app, agent, 'HEAD', '/data?user_id=1'),
+        await send(app, agent, 'GET', '/data?user_id=999999'), // 404
+        await send(app, agent, 'GET', '/data?user_id=999999'), // a remembered 404
+        await send(app, agent, 'DELETE', '/v1/content/default/1'), // 401, no body
+        await send(app, agent, 'PATCH', '/data?user_id=1'), // 405, no body
+        await send(app, agent, 'PUT', '/v1/content/c/k', { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, '{"a":1}'),
+        await send(app, agent, 'GET', '/v1/content/c/k'),
+      ];
+      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 404, 404, 401, 405, 200, 200]);
+      assert.deepEqual(answers.filter((a) => a.connection === 'close'), [], 'no answer says Connection: close');
+      assert.equal(sockets.length, 1, `${answers.length} requests took ${sockets.length} connections`);
+    } finally {
+      agent.destroy();
+    }
+  });
 });
