@@ -34,11 +34,11 @@ describe('secrets are masked by option kind', () => {
     assert.equal(r.status, 0, r.stderr);
     assertMasked(r.stdout + r.stderr);
     const printed = JSON.parse(r.stdout) as Record<string, string>;
-    assert.equal(printed.redisUrl, 'redis://:***@127.0.0.1:1,redis://u:***@127.0.0.1:2,redis://:***@127.0.0.1:3', 'hosts stay readable');
-    assert.equal(printed.databaseUrl, 'postgres://app:***@127.0.0.1:1/app?sslpassword=***&application_name=fg');
-    assert.equal(printed.adminToken, '***');
-    assert.equal(printed.readBasicAuth, '***');
-    assert.equal(printed.readToken, '***');
+    assert.equal(printed['redis-url'], 'redis://:***@127.0.0.1:1,redis://u:***@127.0.0.1:2,redis://:***@127.0.0.1:3', 'hosts stay readable');
+    assert.equal(printed['database-url'], 'postgres://app:***@127.0.0.1:1/app?sslpassword=***&application_name=fg');
+    assert.equal(printed.FLOODGATE_ADMIN_TOKEN, '***');
+    assert.equal(printed.FLOODGATE_READ_BASIC_AUTH, '***');
+    assert.equal(printed.FLOODGATE_READ_TOKEN, '***');
   });
 
   it('the start-up log line masks them the same way', async () => {

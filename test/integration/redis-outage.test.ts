@@ -56,8 +56,8 @@ describe('after a Redis outage (PostgreSQL, two instances)', () => {
   after(() => res.dispose());
 
   it('a PUT acknowledged while Redis was cut reads back on the writer and on the other instance', async (t) => {
-    for (let i = 0; i < PROBES; i++) assert.equal((await put(a.url, 'news', `probe-${i}`, `probe ${i}`)).status, 200);
-    assert.equal((await put(a.url, 'news', 'k', 'v1')).status, 200);
+    for (let i = 0; i < PROBES; i++) assert.equal((await put(a.url, 'news', `probe-${i}`, `probe ${i}`)).status, 201);
+    assert.equal((await put(a.url, 'news', 'k', 'v1')).status, 201);
     assert.equal((await read(b.url, 'news', 'k')).body, 'v1');
 
     proxy.cut();
@@ -86,8 +86,8 @@ describe('after a Redis outage (SQLite, two workers)', () => {
   after(() => res.dispose());
 
   it('a PUT acknowledged while Redis was cut reads back on both workers', async () => {
-    for (let i = 0; i < PROBES; i++) assert.equal((await put(srv.url, 'news', `probe-${i}`, `probe ${i}`)).status, 200);
-    assert.equal((await put(srv.url, 'news', 'k', 'v1')).status, 200);
+    for (let i = 0; i < PROBES; i++) assert.equal((await put(srv.url, 'news', `probe-${i}`, `probe ${i}`)).status, 201);
+    assert.equal((await put(srv.url, 'news', 'k', 'v1')).status, 201);
     // New connections: both workers read k (and hold v1 in memory and Redis holds it).
     for (let i = 0; i < 10; i++) assert.equal((await getNew(`${srv.url}/v1/content/news/k`)).body, 'v1');
 
