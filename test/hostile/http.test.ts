@@ -82,7 +82,7 @@ describe('hostile input: HTTP surface', () => {
         return;
       }
       if (ct !== undefined && !ct.good && put.status !== 200) {
-        assertError(put, ['FG_ERR_UNSUPPORTED_MEDIA_TYPE', 'FG_ERR_BAD_REQUEST']);
+        assertError(put, ['FG_ERR_INVALID_CONTENT_TYPE', 'FG_ERR_UNSUPPORTED_MEDIA_TYPE', 'FG_ERR_BAD_REQUEST']);
         return;
       }
       assert.equal(put.status, 200, `PUT ${path} (${JSON.stringify(ct?.v)}): ${put.status} ${put.body.toString()}`);

@@ -60,7 +60,7 @@ export const goodKey: fc.Arbitrary<string> = fc
     fc.string({ unit: 'grapheme', minLength: 1, maxLength: 24 }),
     fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }),
     fc.nat().map(String),
-    fc.constantFrom('_bulk', '.', '..', '%', '/', 'a/b', '?x=1', '#frag', ' ', '+', '%2F', 'é', '日本', 'x'.repeat(256), 'é'.repeat(128)),
+    fc.constantFrom('_bulk', '.', '..', '%', '/', 'a/b', '?x=1', '#frag', ' ', '+', '%2F', 'é', '日本', 'x'.repeat(256), 'é'.repeat(128), 'a\u2028b', '\u2029', '\ufeffbom', '\ud83d\ude00'),
   )
   .filter(validKey);
 

@@ -27,7 +27,7 @@ const JSON_TYPE = 'application/json';
 const OCTETS = 'application/octet-stream';
 
 const payload = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 80 }).map((s) => ({ field: { body: s }, body: Buffer.from(s), type: TEXT })),
+  fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.constantFrom('line\u2028separator', 'para\u2029graph', '\u0000', '\r\n')).map((s) => ({ field: { body: s }, body: Buffer.from(s), type: TEXT })),
   fc.jsonValue({ maxDepth: 2 }).map((v) => ({ field: { json: v }, body: Buffer.from(JSON.stringify(JSON.parse(JSON.stringify(v)))), type: JSON_TYPE })),
   fc.uint8Array({ maxLength: 60 }).map((b) => ({ field: { base64: Buffer.from(b).toString('base64') }, body: Buffer.from(b), type: OCTETS })),
 );
@@ -114,7 +114,7 @@ export const csvFile: fc.Arbitrary<CsvFile> = fc
         fc.tuple(anyKey.filter((k) => !validKey(Buffer.from(k).toString())), value).map(([k, v]) => [cell(k), cell(v.cell)]),
         goodKey.map((k) => [cell(k), cell('')]),
         goodKey.map((k) => [cell(k), cell(column === 'json' ? '{not json' : column === 'base64' ? '***' : '')]),
-        fc.tuple(goodKey, value, unsendableMediaType).filter(() => withType).map(([k, v, t]) => [cell(k), cell(v.cell), cell(t)]),
+        ...(withType ? [fc.tuple(goodKey, value, unsendableMediaType).map(([k, v, t]) => [cell(k), cell(v.cell), cell(t)])] : []),
         fc.tuple(goodKey, fc.constantFrom([0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80])).map(([k, b]) => [cell(k), cell(Buffer.concat([Buffer.from(column === 'base64' ? 'YQ' : column === 'json' ? '"a' : 'a'), Buffer.from(b), Buffer.from(column === 'json' ? '"' : '')]))]),
       ).map((cells): Line => {
         const width = header.length;
