@@ -8,7 +8,6 @@ import fc from 'fast-check';
 /** The documented key rule. */
 export function validKey(key: string): boolean {
   if (key.length === 0 || !key.isWellFormed() || Buffer.byteLength(key, 'utf8') > 256) return false;
-  // eslint-disable-next-line no-control-regex
   return !/[\u0000-\u001f\u007f-\u009f]/.test(key);
 }
 

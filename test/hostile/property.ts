@@ -20,10 +20,6 @@ function envInt(name: string): number | undefined {
 export const BASE_RUNS = Math.max(1, envInt('FLOODGATE_PROPERTY_RUNS') ?? 1000);
 export const SEED = envInt('FLOODGATE_PROPERTY_SEED') ?? (Date.now() ^ Math.floor(Math.random() * 2 ** 31)) | 0;
 
-/** Cases run so far in this file, for its closing line. */
-let total = 0;
-export const casesRun = (): number => total;
-
 /**
  * Runs one property for BASE_RUNS × share cases with the file's seed, printing both first (the test's
  * diagnostic output), so a failure seen in CI can be replayed exactly. fast-check's own failure message
@@ -34,7 +30,6 @@ export async function check<Ts extends unknown[]>(t: TestContext, property: fc.I
   t.diagnostic(`fast-check seed=${SEED} runs=${numRuns} (replay: FLOODGATE_PROPERTY_SEED=${SEED} FLOODGATE_PROPERTY_RUNS=${BASE_RUNS})`);
   const t0 = performance.now();
   await fc.assert(property as fc.IAsyncProperty<Ts>, { seed: SEED, numRuns });
-  total += numRuns;
   t.diagnostic(`${numRuns} cases passed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
