@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../src/local.ts';
+import { freePort } from '../src/common/processes.ts';
 
 const BIN = (() => {
   const root = '/usr/lib/postgresql';

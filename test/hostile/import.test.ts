@@ -92,6 +92,6 @@ describe('hostile input: floodgate import', () => {
       } finally {
         await cliStore.close();
       }
-    }), 0.01);
+    }), 0.01, { shrink: false });
   });
 });
