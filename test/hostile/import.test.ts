@@ -18,13 +18,14 @@ import { check } from './property.ts';
 const ndjsonFile = fc.array(ndjsonLine(true), { minLength: 1, maxLength: 14 }).map((lines) => ({ lines, bytes: Buffer.concat(lines.flatMap((l) => [l.bytes, Buffer.from('\n')])) }));
 
 /**
- * CSV rows span lines when a quoted cell holds a line break (CR, LF or CRLF, as csv-parse counts them): the
- * row (1-based, header not counted) that spans `line`.
+ * CSV rows span lines when a quoted cell holds a line break: the row (1-based, header not counted) that spans
+ * `line`. Lines are counted as csv-parse counts them, which the importer reports: every CR and every LF inside
+ * a quoted cell is a line of its own (so a CRLF there counts two; an editor would say one).
  */
 function rowOf(rows: readonly Line[], line: number): number | undefined {
   let at = 2; // the header is line 1
   for (let i = 0; i < rows.length; i++) {
-    const extra = (rows[i] as Line).bytes.toString('latin1').match(/\r\n|\r|\n/g)?.length ?? 0;
+    const extra = (rows[i] as Line).bytes.toString('latin1').match(/[\r\n]/g)?.length ?? 0;
     if (line >= at && line <= at + extra) return i + 1;
     at += extra + 1;
   }

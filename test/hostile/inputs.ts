@@ -15,10 +15,13 @@ export const validCollection = (name: string): boolean => /^[A-Za-z0-9][A-Za-z0-
 
 const TCHAR = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&\'*+-.^_`|~';
 const token = (max = 12): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...TCHAR), minLength: 1, maxLength: max });
-/** qdtext and quoted-pair of RFC 9110, with obs-text (U+0080..U+00FF) */
+/**
+ * qdtext and quoted-pair of RFC 9110, with the obs-text that is not a C1 control (U+00A0..U+00FF): floodgate
+ * refuses control characters anywhere, C1 included, which is stricter than the grammar and safe.
+ */
 const qchar = fc.oneof(
   fc.integer({ min: 0x20, max: 0x7e }).filter((c) => c !== 0x22 && c !== 0x5c).map((c) => String.fromCharCode(c)),
-  fc.integer({ min: 0x80, max: 0xff }).map((c) => String.fromCharCode(c)),
+  fc.integer({ min: 0xa0, max: 0xff }).map((c) => String.fromCharCode(c)),
   fc.constantFrom('\\"', '\\\\', '\t'),
 );
 const quoted = fc.string({ unit: qchar, maxLength: 12 }).map((s) => `"${s}"`);
@@ -46,7 +49,7 @@ export const unsendableMediaType: fc.Arbitrary<string> = fc
  * a way in may refuse it or keep it, but what it keeps must read back as given.
  */
 export const malformedMediaType: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('', 'text', 'text/', '/plain', 'text/plain; charset', 'text/plain; charset=', 'text/plain; charset="unterminated', 'a b/c', 'text/plain, text/html', 'text/plain; a=b=c', '"text/plain"', 'text/pl\u0085ain', 'tëxt/plain'),
+  fc.constantFrom('', 'text', 'text/', '/plain', 'text/plain; charset', 'text/plain; charset=', 'text/plain; charset="unterminated', 'a b/c', 'text/plain, text/html', 'text/plain; a=b=c', '"text/plain"', 'text/pl\u0085ain', 'tëxt/plain', 'text/plain; a="\u0080"'),
   fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((c) => c !== 0x7f && (c < 0x80 || c > 0x9f)).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 20 }).map((s) => s.trim()).filter((s) => s !== '' && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(s)),
 );
 

@@ -91,7 +91,14 @@ export interface CsvFile {
   rows: Line[];
 }
 
-const cell = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(`"${v.replaceAll('"', '""')}"`) : Buffer.concat([Buffer.from('"'), v, Buffer.from('"')]));
+/** A quoted CSV cell ("" for a quote inside); a Buffer is taken as bytes (invalid UTF-8 on purpose). */
+function cell(v: string | Buffer): Buffer {
+  const bytes = typeof v === 'string' ? Buffer.from(v) : v;
+  const out: number[] = [0x22];
+  for (const b of bytes) out.push(...(b === 0x22 ? [0x22, 0x22] : [b]));
+  out.push(0x22);
+  return Buffer.from(out);
+}
 
 /** A CSV file: key, one payload column, optionally contentType and collection; good, bad and either rows. */
 export const csvFile: fc.Arbitrary<CsvFile> = fc
