@@ -19,6 +19,8 @@ export interface Audit {
   stale: number;
   /** Keys whose HTTP read, after the fault, was not answered 200 at all. */
   unreadable: number;
+  /** The first few lost writes: key, write number acknowledged, write number the store holds. */
+  examples: string[];
 }
 
 function call(agent: Agent, base: URL, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
@@ -108,15 +110,19 @@ export class Traffic {
     let lost = 0;
     let stale = 0;
     let unreadable = 0;
+    const examples: string[] = [];
     const base = url === undefined ? this.#base : new URL(url);
     for (const [key, a] of this.acked) {
       const s = await stored(COLLECTION, key);
-      if (s === undefined || seqOf(s) < a.seq || (seqOf(s) === a.seq && s !== a.body)) lost++;
+      if (s === undefined || seqOf(s) < a.seq || (seqOf(s) === a.seq && s !== a.body)) {
+        lost++;
+        if (examples.length < 3) examples.push(`${key}: acknowledged #${a.seq}, store holds ${s === undefined ? 'nothing' : `#${seqOf(s)}`}`);
+      }
       const r = await call(this.#agent, base, 'GET', `/v1/content/${COLLECTION}/${key}`);
       if (r.status !== 200) unreadable++;
       else if (seqOf(r.body) < a.seq || (seqOf(r.body) === a.seq && r.body !== a.body)) stale++;
     }
     this.#agent.destroy();
-    return { acked: this.ackedWrites, lost, stale, unreadable };
+    return { acked: this.ackedWrites, lost, stale, unreadable, examples };
   }
 }

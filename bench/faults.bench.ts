@@ -63,7 +63,7 @@ async function run(name: string, s: Server, fault: (t: Traffic) => Promise<strin
   } finally {
     await reader.close();
   }
-  return { row: name, requests: t.requests, failed: t.failed, 'acked writes': audit.acked, 'lost writes': audit.lost, 'stale reads after': audit.stale, crashed: crashes(s, intended), note: `${note ?? ''}${audit.unreadable > 0 ? `; ${audit.unreadable} keys unreadable right after` : ''}` };
+  return { row: name, requests: t.requests, failed: t.failed, 'acked writes': audit.acked, 'lost writes': audit.lost, 'stale reads after': audit.stale, crashed: crashes(s, intended), note: `${note ?? ''}${audit.unreadable > 0 ? `; ${audit.unreadable} keys unreadable right after` : ''}${audit.examples.length > 0 ? `; lost: ${audit.examples.join('; ')}` : ''}` };
 }
 
 const ROWS: Record<string, () => Promise<Row>> = {
