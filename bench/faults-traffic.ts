@@ -1,6 +1,6 @@
 // The fault benchmark's traffic and its bookkeeping: writer loops that PUT numbered versions of their own keys
 // (so each key's writes are sequential, and a stored body says which write it is), reader loops on the seeded
-// demo content, and the audit afterwards: every acknowledged PUT is looked up in the store, byte for byte, and
+// demo content, and the audit afterwards: every acknowledged PUT (200 or 201) is looked up in the store, byte for byte, and
 // read back over HTTP; a store or an answer holding an older write than the last acknowledged one is a loss.
 import { Agent, request } from 'node:http';
 
@@ -48,7 +48,7 @@ const seqOf = (body: string): number => Number(/ #(\d+) /.exec(body)?.[1] ?? -1)
 export class Traffic {
   requests = 0;
   failed = 0;
-  /** PUTs answered 200. */
+  /** PUTs answered 200 or 201. */
   ackedWrites = 0;
   readonly acked = new Map<string, Acked>();
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -67,7 +67,7 @@ export class Traffic {
         const body = bodyOf(key, seq, size);
         const r = await call(this.#agent, this.#base, 'PUT', `/v1/content/${COLLECTION}/${key}`, body);
         this.requests++;
-        if (r.status === 200) {
+        if (r.status === 200 || r.status === 201) {
           this.ackedWrites++;
           this.acked.set(key, { seq, body });
         }

@@ -1,12 +1,12 @@
 // npm run bench:faults: the whole system under faults, one row each, with the figures that matter afterwards:
-// requests made and failed during the row, writes acknowledged (PUT 200) and then lost (the store does not
+// requests made and failed during the row, writes acknowledged (PUT 200/201) and then lost (the store does not
 // hold them byte for byte) or read stale (an HTTP read after the fault answers an older write), and processes
 // that crashed other than the one killed on purpose. Every row runs against real processes on loopback: a
 // 2-worker `floodgate serve`, a private redis-server or PostgreSQL (never the shared ones), a 2 MiB tmpfs.
 //   FAULTS_SECONDS  traffic per row (default 8)
 //   FAULTS_ROWS     comma-separated subset of the row names
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,6 +174,7 @@ const ROWS: Record<string, () => Promise<Row>> = {
   async 'disk-full SQLite'() {
     const mount = '/tmp/hostile-full';
     mkdirSync(mount, { recursive: true });
+    unmount(mount); // left mounted by an interrupted run
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mount]);
     const copy = mkdtempSync(join(tmpdir(), 'hostile-faults-'));
     let s: Server | undefined;
@@ -187,7 +188,8 @@ const ROWS: Record<string, () => Promise<Row>> = {
       }, 0, 100, 1024);
     } finally {
       await s?.kill();
-      execFileSync('umount', [mount]);
+      // SIGKILLed workers let go of their files a moment after the primary is reaped.
+      for (let i = 0; i < 50 && unmount(mount); i++) await sleep(100);
       rmSync(copy, { recursive: true, force: true });
     }
   },
@@ -212,6 +214,17 @@ const ROWS: Record<string, () => Promise<Row>> = {
     }
   },
 };
+
+/** Unmounts `dir` if something is mounted there; true while it stays mounted (busy). */
+function unmount(dir: string): boolean {
+  if (!readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir)) return false;
+  try {
+    execFileSync('umount', [dir], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 const rows: Row[] = [];
 const t0 = performance.now();
