@@ -33,8 +33,8 @@ export function closeIfBodyUnread(req: IncomingMessage): typeof CLOSE | undefine
 }
 
 /**
- * True while the request has a body (a Content-Length above 0, or a Transfer-Encoding) not all of which has
- * arrived. req.complete alone is not that: Node runs the request handler before it marks even a request without
+ * True while the request has a body too large to drain (a Content-Length above DRAIN_BYTES, or a
+ * Transfer-Encoding) not all of which has arrived. req.complete alone is not that: Node runs the request handler before it marks even a request without
  * a body complete, so every answer given synchronously (a fresh hit) would close its keep-alive connection.
  * Reads rawHeaders, not req.headers, which Node builds on first access.
  */
@@ -44,7 +44,14 @@ export function bodyUnread(req: IncomingMessage): boolean {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-    if (name.length === 14 && name.toLowerCase() === 'content-length' && Number(raw[i + 1]) !== 0) return true;
+    if (name.length === 14 && name.toLowerCase() === 'content-length' && Number(raw[i + 1]) > DRAIN_BYTES) return true;
   }
   return false;
 }
+
+/**
+ * A declared body up to this size is read and discarded after the answer (Node does so for an unread body), so
+ * the keep-alive connection and any request pipelined behind it survive; a larger or chunked one is not worth
+ * reading and ends the connection.
+ */
+const DRAIN_BYTES = 64 * 1024;
