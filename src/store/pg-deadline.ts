@@ -1,15 +1,25 @@
 // Every PostgreSQL store call has one deadline covering the wait for a pooled connection and the run.
 // postgres.js keeps its own unbounded queue in front of a fixed number of connections; this bounds the time a
-// call may spend there. At the deadline the call rejects with StoreTimeoutError and the query is withdrawn:
-// - still queued for a connection: removed from the queue (nothing was sent);
+// call may spend there. At the deadline the call rejects with StoreTimeoutError and the query is withdrawn as
+// far as postgres.js allows (pinned postgres 3.4.9):
 // - running on a connection: a CancelRequest is sent (and statement_timeout, set to the same deadline on every
 //   pooled connection, stops it server-side even if the cancel is lost);
-// - pipelined behind another query on its connection: left to run (a point query), bounded by statement_timeout;
+// - not yet sent (in the pool's queue, or the first query of a connection that is connecting or backing off
+//   after failed attempts, for up to 20 s): left where it is. postgres.js's cancel() of the latter leaves that
+//   connection stranded in its `connecting` queue for good (it never goes back to open), so a reconnect later
+//   still sends it;
+// - pipelined behind another query on its connection, or sent into a socket that delivers it later: left to run;
 //   cancelling it would risk cancelling whichever query is running when the request lands.
+// So a query can reach PostgreSQL after its caller was answered. Reads then do harmless work. Writes carry their
+// deadline in PostgreSQL's own clock (pg-clock.ts) and the server refuses them after it (FG001, migration 002):
+// a write answered with an error never takes effect later, on top of a newer acknowledged one.
+// Retries, within the same deadline: a read lost with its connection (reset, backend terminated) is sent once more
+// on a fresh one. A write is not: it may have been applied before the connection went (the commit made, the
+// answer lost), and sending it again after another write of the key landed would put older content on top.
 // A CancelRequest travels on its own connection and may land after the statement it meant has ended (say,
 // stopped by statement_timeout a moment earlier), cancelling the next statement on that connection. Such a
-// stray cancel (57014 before this call's own deadline) is retried once, as a lost connection is: the statement
-// was not this call's to lose.
+// stray cancel (57014 before this call's own deadline) is retried once for reads and writes alike: a cancelled
+// statement was rolled back, so the write is known not to have been applied.
 import { StoreTimeoutError, StoreUnavailableError } from './errors.ts';
 import { mapPgError, pgErrorCode } from './pg-errors.ts';
 
@@ -23,8 +33,6 @@ export function cancellable<T>(query: PromiseLike<unknown>): CancellableQuery<T>
 }
 
 interface QueryInternals {
-  /** Set when the query is written to a connection. */
-  state?: unknown;
   /** True while it is the query the connection is executing. */
   active?: boolean;
   /** postgres.js's cancel function; unlike .cancel() it hands back the promise, so its failure can be caught. */
@@ -41,11 +49,12 @@ export class Deadline {
   }
 
   /**
-   * Runs the query `make` builds, bounded by the deadline. A query lost with its connection (reset, server-side
-   * termination) is sent once more on a fresh one if time remains: every store statement is safe to repeat
-   * (reads; upserts and deletes that end in the same state).
+   * Runs the query `make` builds, bounded by the deadline; `make` is given the deadline (performance.now()
+   * scale) for a write to carry. A read lost with its connection is sent once more on a fresh one if time
+   * remains; a write (`write: true`) is retried only after a stray cancel, which proves it was not applied.
    */
-  run<T>(what: string, make: () => CancellableQuery<T>): Promise<T> {
+  run<T>(what: string, make: (deadlineAt: number) => CancellableQuery<T>, opts: { write?: boolean } = {}): Promise<T> {
+    const deadlineAt = performance.now() + this.ms;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let retried = false;
@@ -56,7 +65,7 @@ export class Deadline {
         reject(this.#timeoutError(what));
       }, this.ms);
       const attempt = (): void => {
-        current = make();
+        current = make(deadlineAt);
         current.then(
           (value) => {
             if (settled) return;
@@ -67,7 +76,7 @@ export class Deadline {
           },
           (err: unknown) => {
             if (settled) return;
-            if (!retried && (isConnectionLoss(err) || isStrayCancel(err))) {
+            if (!retried && ((opts.write !== true && isConnectionLoss(err)) || isStrayCancel(err))) {
               retried = true;
               attempt();
               return;
@@ -96,9 +105,7 @@ export class Deadline {
 
 function withdraw(query: CancellableQuery<unknown>): void {
   const q = query as unknown as QueryInternals;
-  if (q.state === undefined) {
-    query.cancel(); // still in the pool's queue: removed at once, no network involved
-  } else if (q.active === true && typeof q.canceller === 'function') {
+  if (q.active === true && typeof q.canceller === 'function') {
     const cancel = q.canceller;
     q.canceller = null;
     cancel(query).catch(() => undefined); // best effort; statement_timeout is the backstop

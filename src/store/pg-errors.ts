@@ -9,8 +9,11 @@ const CONNECTION_CODES = new Set([
 ]);
 /** SQLSTATEs meaning the same from the server's side: shutting down, starting up, full, refusing us. */
 const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '28000', '28P01', '3D000']);
-/** query_canceled (a statement_timeout or our cancel at the deadline) and lock_not_available. */
-const TIMEOUT_STATES = new Set(['57014', '55P03']);
+/**
+ * query_canceled (a statement_timeout or our cancel at the deadline), lock_not_available, and floodgate's own
+ * FG001: a write that reached the server after its deadline and was refused (migration 002).
+ */
+const TIMEOUT_STATES = new Set(['57014', '55P03', 'FG001']);
 
 export function pgErrorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;

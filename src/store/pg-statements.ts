@@ -1,5 +1,7 @@
 // The PostgreSQL store's statements, built once per schema and prepared by postgres.js on each connection.
 // updated_at is answered as float8 milliseconds (parsed by postgres.js to a number); version (bigint) as text.
+// Every write takes a last parameter, its deadline in PostgreSQL's clock (epoch ms, from pg-clock.ts): after
+// writing each row it checks clock_timestamp() and, past the deadline, aborts the statement (migration 002).
 
 export interface PgStatements {
   readonly get: string;
@@ -16,6 +18,9 @@ export interface PgStatements {
 }
 
 const MS = 'floor(extract(epoch FROM updated_at) * 1000)::float8';
+/** `version`, unless the deadline (parameter $n, epoch ms) has passed: then the statement aborts (FG001). */
+const inTime = (s: string, n: number, version: string): string =>
+  `CASE WHEN clock_timestamp() <= to_timestamp($${n}::float8 / 1000) THEN ${version} ELSE ${s}.deadline_passed() END`;
 
 /** `s` is the quoted schema identifier. */
 export function pgStatements(s: string): PgStatements {
@@ -23,14 +28,14 @@ export function pgStatements(s: string): PgStatements {
     get: `SELECT body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 AND key = $2`,
     put: `INSERT INTO ${s}.content (collection, key, body, content_type) VALUES ($1, $2, $3, $4)
           ON CONFLICT (collection, key) DO UPDATE SET body = EXCLUDED.body, content_type = EXCLUDED.content_type
-          RETURNING version, ${MS} AS updated_at`,
+          RETURNING ${inTime(s, 5, 'version')} AS version, ${MS} AS updated_at`,
     // One statement for the whole batch: atomic, one round trip, one prepared plan whatever the batch size.
     putMany: `INSERT INTO ${s}.content (collection, key, body, content_type)
               SELECT c, k, b, t FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY AS w (c, k, b, t, n)
               ORDER BY n
               ON CONFLICT (collection, key) DO UPDATE SET body = EXCLUDED.body, content_type = EXCLUDED.content_type
-              RETURNING collection, key, version`,
-    delete: `SELECT ${s}.delete_content($1, $2) AS version`,
+              RETURNING collection, key, ${inTime(s, 5, 'version')} AS version`,
+    delete: `SELECT ${inTime(s, 3, 'd.v')} AS version FROM ${s}.delete_content($1, $2) AS d (v)`,
     count: `SELECT count(*) AS n FROM ${s}.content`,
     countIn: `SELECT count(*) AS n FROM ${s}.content WHERE collection = $1`,
     hasAny: `SELECT EXISTS (SELECT 1 FROM ${s}.content WHERE collection = $1) AS any`,
@@ -39,6 +44,7 @@ export function pgStatements(s: string): PgStatements {
               UNION ALL SELECT collection, key, version, true FROM ${s}.tombstones WHERE version > $1
               ORDER BY version LIMIT $2`,
     maxVersion: `SELECT greatest((SELECT max(version) FROM ${s}.content), (SELECT max(version) FROM ${s}.tombstones), 0) AS v`,
-    ping: 'SELECT 1',
+    // Also a reading of PostgreSQL's clock for pg-clock.ts.
+    ping: 'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
   };
 }

@@ -1,9 +1,11 @@
 // The production store: PostgreSQL through postgres.js with a fixed pool. Every call is ONE prepared statement
 // (a put, a whole putMany batch, a delete), so each is its own transaction and can be withdrawn at its deadline.
 // Versions come from a sequence via triggers, so plain SQL writes by other applications take versions too.
+// Writes carry their deadline in PostgreSQL's clock and are refused by the server after it (pg-deadline.ts).
 import postgres from 'postgres';
 import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
 import { StoreUnavailableError } from './errors.ts';
+import { DbClock } from './pg-clock.ts';
 import { cancellable, Deadline } from './pg-deadline.ts';
 import { mapPgError } from './pg-errors.ts';
 import { migrate, migrationNames } from './pg-migrate.ts';
@@ -57,15 +59,17 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     max: opts.poolSize,
     connection: { ...base.connection, statement_timeout: Math.ceil(opts.queueTimeoutMs) },
   });
+  let opened: PostgresStore;
   try {
     if (opts.migrate ?? true) await migrate(sql, opts.schema);
-    else await sql`SELECT 1`;
+    opened = new PostgresStore(sql, opts, names.channelName, app);
+    await opened.ping(); // the first reading of the server's clock, for write deadlines
   } catch (err) {
     await sql.end({ timeout: 0 });
     const mapped = mapPgError(err, 'opening the store');
     throw mapped instanceof Error && mapped !== err ? mapped : new StoreUnavailableError(`cannot open the PostgreSQL store: ${String(err)}`, { cause: err });
   }
-  return new PostgresStore(sql, opts, names.channelName, app);
+  return opened;
 }
 
 /**
@@ -92,6 +96,7 @@ class PostgresStore implements Store {
   #channel: string;
   #app: string;
   #deadline: Deadline;
+  #clock = new DbClock();
   #q: PgStatements;
   #closed = false;
   #stops = new Set<() => Promise<void>>();
@@ -119,8 +124,9 @@ class PostgresStore implements Store {
   }
 
   async put(write: ContentWrite): Promise<ContentRecord> {
-    const [row] = await this.#run<Row[]>('put', this.#q.put, [write.collection, write.key, write.body, write.contentType]);
+    const [row] = await this.#write<Row[]>('put', this.#q.put, [write.collection, write.key, write.body, write.contentType]);
     if (!row) throw new Error('put returned no row');
+    this.#clock.sample(row.updated_at as number); // now(): the server's clock when the statement began
     return {
       collection: write.collection, key: write.key, body: write.body, contentType: write.contentType,
       version: Number(row.version), updatedAt: row.updated_at as number,
@@ -134,7 +140,7 @@ class PostgresStore implements Store {
     const last = new Map<string, ContentWrite>();
     for (const w of writes) last.set(pairKey(w.collection, w.key), w);
     const unique = [...last.values()];
-    const rows = await this.#run<Row[]>('putMany', this.#q.putMany, [
+    const rows = await this.#write<Row[]>('putMany', this.#q.putMany, [
       unique.map((w) => w.collection), unique.map((w) => w.key), this.#sql.array(unique.map((w) => w.body), BYTEA), unique.map((w) => w.contentType),
     ]);
     const versions = new Map<string, number>();
@@ -143,7 +149,7 @@ class PostgresStore implements Store {
   }
 
   async delete(collection: string, key: string): Promise<Change | undefined> {
-    const [row] = await this.#run<Row[]>('delete', this.#q.delete, [collection, key]);
+    const [row] = await this.#write<Row[]>('delete', this.#q.delete, [collection, key]);
     if (row?.version === null || row?.version === undefined) return undefined;
     return { collection, key, version: Number(row.version), deleted: true };
   }
@@ -166,7 +172,8 @@ class PostgresStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.#run('ping', this.#q.ping, []);
+    const [row] = await this.#run<Row[]>('ping', this.#q.ping, []);
+    this.#clock.sample(row?.now as number);
   }
 
   async changesSince(sinceVersion: number, limit: number): Promise<Change[]> {
@@ -231,6 +238,15 @@ class PostgresStore implements Store {
     const call = this.#deadline.run(what, () => cancellable<T>(this.#sql.unsafe(text, args, { prepare: true })));
     call.then(settled, settled);
     return call;
+  }
+
+  /** A write: its last parameter is the call's deadline in the server's clock; never resent blindly. */
+  #write<T>(what: string, text: string, params: unknown[]): Promise<T> {
+    this.#assertOpen();
+    return this.#deadline.run(what, (deadlineAt) => {
+      const args = [...params, this.#clock.serverTimeAt(deadlineAt)] as postgres.ParameterOrJSON<never>[];
+      return cancellable<T>(this.#sql.unsafe(text, args, { prepare: true }));
+    }, { write: true });
   }
 
   #assertOpen(): void {

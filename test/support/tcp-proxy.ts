@@ -4,12 +4,14 @@
 //   ... DATABASE_URL=postgres://postgres@127.0.0.1:${proxy.port}/test ...
 //   proxy.cut();      // every connection is reset, new ones are reset at once: "the server is unreachable"
 //   proxy.freeze();   // connections stay open and new ones are accepted, but no byte passes: "the network hangs"
+//   proxy.hold();     // open connections keep what they send, delivered on restore(); new ones are reset:
+//                     // "bytes stuck in a socket buffer", and no CancelRequest gets through meanwhile
 //   proxy.restore();  // new connections reach the server again
 // It keeps its listening socket through cut and freeze, so nobody else can take the port meanwhile.
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-export type ProxyMode = 'open' | 'cut' | 'frozen';
+export type ProxyMode = 'open' | 'cut' | 'frozen' | 'held';
 
 export interface TcpProxy extends AsyncDisposable {
   /** The proxy's port on 127.0.0.1. */
@@ -23,7 +25,12 @@ export interface TcpProxy extends AsyncDisposable {
   cut(): void;
   /** Stops forwarding: open connections and new ones stay open, and nothing passes, until restore(). */
   freeze(): void;
-  /** Forwards new connections again. Connections held while frozen are reset (what they sent is gone). */
+  /** Stops forwarding on open connections without losing a byte (restore() delivers it); resets new ones. */
+  hold(): void;
+  /**
+   * Forwards new connections again. Connections held while frozen are reset (what they sent is gone);
+   * connections held by hold() resume, delivering what they sent meanwhile.
+   */
   restore(): void;
   close(): Promise<void>;
 }
@@ -54,7 +61,7 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
       pairs.delete(pair);
       pair.upstream?.destroy();
     });
-    if (mode === 'cut') {
+    if (mode === 'cut' || mode === 'held') {
       drop(pair);
       return;
     }
@@ -105,8 +112,24 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
         p.upstream?.pause();
       }
     },
+    hold() {
+      mode = 'held';
+      for (const p of pairs) {
+        p.client.unpipe();
+        p.upstream?.unpipe();
+        p.client.pause();
+        p.upstream?.pause();
+      }
+    },
     restore() {
       if (mode === 'frozen') for (const p of [...pairs]) drop(p);
+      if (mode === 'held') {
+        for (const p of pairs) {
+          if (p.upstream === undefined) continue;
+          p.client.pipe(p.upstream);
+          p.upstream.pipe(p.client);
+        }
+      }
       mode = 'open';
     },
     close,

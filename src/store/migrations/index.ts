@@ -2,6 +2,7 @@
 // Each is SQL text built from the (quoted) schema name and the change-feed channel, so every object is
 // schema-qualified: triggers then work whatever search_path the writing session uses.
 import { m001Content } from './001-content.ts';
+import { m002WriteDeadline } from './002-write-deadline.ts';
 
 export interface MigrationNames {
   /** The schema as a quoted SQL identifier, e.g. "floodgate". */
@@ -17,4 +18,4 @@ export interface Migration {
   sql(names: MigrationNames): string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001Content];
+export const MIGRATIONS: readonly Migration[] = [m001Content, m002WriteDeadline];
