@@ -7,6 +7,7 @@ import type { Change, ContentRecord, ContentWrite } from '../content/record.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { DbClock } from './pg-clock.ts';
 import { cancellable, Deadline } from './pg-deadline.ts';
+import type { CancellableQuery } from './pg-deadline.ts';
 import { mapPgError } from './pg-errors.ts';
 import { migrate, migrationNames } from './pg-migrate.ts';
 import { BYTEA, preparePgQuery } from './pg-query.ts';
@@ -229,24 +230,27 @@ class PostgresStore implements Store {
   }
 
   #run<T>(what: string, text: string, params: unknown[]): Promise<T> {
-    this.#assertOpen();
     const args = params as postgres.ParameterOrJSON<never>[];
-    this.#calls++;
-    const settled = (): void => {
-      this.#calls--;
-    };
-    const call = this.#deadline.run(what, () => cancellable<T>(this.#sql.unsafe(text, args, { prepare: true })));
-    call.then(settled, settled);
-    return call;
+    return this.#call(what, () => cancellable<T>(this.#sql.unsafe(text, args, { prepare: true })), false);
   }
 
   /** A write: its last parameter is the call's deadline in the server's clock; never resent blindly. */
   #write<T>(what: string, text: string, params: unknown[]): Promise<T> {
-    this.#assertOpen();
-    return this.#deadline.run(what, (deadlineAt) => {
+    return this.#call(what, (deadlineAt) => {
       const args = [...params, this.#clock.serverTimeAt(deadlineAt)] as postgres.ParameterOrJSON<never>[];
       return cancellable<T>(this.#sql.unsafe(text, args, { prepare: true }));
-    }, { write: true });
+    }, true);
+  }
+
+  #call<T>(what: string, make: (deadlineAt: number) => CancellableQuery<T>, write: boolean): Promise<T> {
+    this.#assertOpen();
+    this.#calls++;
+    const settled = (): void => {
+      this.#calls--;
+    };
+    const call = this.#deadline.run(what, make, { write });
+    call.then(settled, settled);
+    return call;
   }
 
   #assertOpen(): void {
