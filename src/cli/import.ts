@@ -1,6 +1,6 @@
 // floodgate import FILE: load NDJSON or CSV content straight into the store.
 import { BulkError } from '../content/bulk.ts';
-import { formatOf, importFile } from '../content/importer.ts';
+import { CsvHeaderError, STDIN, formatOf, importFile } from '../content/importer.ts';
 import { collectionProblem } from '../content/keys.ts';
 import { BULK_BATCH } from '../content/ndjson.ts';
 import { DEFAULT_COLLECTION } from '../content/record.ts';
@@ -11,6 +11,7 @@ import type { Command } from './main.ts';
 const HELP = `floodgate import: load NDJSON or CSV content into the store, in batched transactions.
 
 Usage: floodgate import FILE [--collection NAME] [--format ndjson|csv] [--batch N] [store options]
+       FILE - reads standard input (NDJSON unless --format csv): producer | floodgate import - --collection recs
 
 NDJSON: one object a line: {"key":"42","body":"text"} | {"key":"42","json":{…}} | {"key":"42","base64":"…"},
         optional "contentType" and "collection" (default: --collection).
@@ -41,7 +42,7 @@ export const command: Command = {
   async run(argv) {
     if (argv.includes('--help') || argv.includes('-h')) return configFromArgs('import', ['--help'], HELP) as number;
     const [file, ...rest] = argv;
-    if (file === undefined || file.startsWith('--')) {
+    if (file === undefined || (file.startsWith('-') && file !== STDIN)) {
       process.stderr.write('floodgate import: name the file to import (floodgate import --help)\n');
       return 2;
     }
@@ -76,21 +77,26 @@ export const command: Command = {
         onBadLine: (line, message) => {
           if (listed++ < LISTED_BAD_LINES) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${file}:${line}: ${message}\n`);
         },
-        onProgress: tty ? (read, total, imported) => process.stderr.write(`\r${bar(read / Math.max(1, total))} ${imported} records`) : undefined,
+        onProgress: tty ? (read, total, imported) => process.stderr.write(total > 0 ? `\r${bar(read / total)} ${records(imported)}` : `\r${records(imported)}`) : undefined,
       });
       if (tty) process.stderr.write('\r\x1b[K');
-      if (listed > LISTED_BAD_LINES) process.stderr.write(`… and ${listed - LISTED_BAD_LINES} more bad lines\n`);
+      if (listed > LISTED_BAD_LINES) process.stderr.write(`… and ${badLines(listed - LISTED_BAD_LINES, 'more bad line')}\n`);
       const rate = Math.round(result.imported / Math.max(result.seconds, 0.001));
-      process.stdout.write(`imported ${result.imported} records into ${store.kind} in ${result.seconds.toFixed(2)} s (${rate}/s); ${result.failed} bad lines skipped\n`);
+      process.stdout.write(`imported ${records(result.imported)} into ${store.kind} in ${result.seconds.toFixed(2)} s (${rate}/s); ${badLines(result.failed, 'bad line')} skipped\n`);
       return result.failed > 0 && result.imported === 0 ? 1 : 0;
     } catch (caught) {
+      if (caught instanceof CsvHeaderError) {
+        if (tty) process.stderr.write('\r\x1b[K');
+        process.stderr.write(`floodgate import: ${file === STDIN ? 'stdin' : file}: ${caught.message}; nothing was imported\n`);
+        return 2;
+      }
       let err = caught;
       if (caught instanceof BulkError) {
         if (tty) process.stderr.write('\r\x1b[K');
         err = caught.cause;
         const code = (err as NodeJS.ErrnoException).code;
         if (!(code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES')) {
-          process.stderr.write(`floodgate import: stopped by an error after committing ${caught.imported} records (${caught.failed} bad lines skipped); the records before it stay imported: ${(err as Error).message}\n`);
+          process.stderr.write(`floodgate import: stopped by an error after committing ${records(caught.imported)} (${badLines(caught.failed, 'bad line')} skipped); the records before it stay imported: ${(err as Error).message}\n`);
           return 1;
         }
       }
@@ -105,6 +111,16 @@ export const command: Command = {
     }
   },
 };
+
+/** "1 record", "2 records". */
+function records(n: number): string {
+  return `${n} record${n === 1 ? '' : 's'}`;
+}
+
+/** "1 bad line", "3 bad lines" (`what` is singular). */
+function badLines(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
 
 function bar(fraction: number): string {
   const width = 30;

@@ -33,21 +33,30 @@ export function formatOf(file: string, given: string | undefined): 'ndjson' | 'c
   return /\.csv$/i.test(file) ? 'csv' : 'ndjson';
 }
 
+/** A CSV whose header row cannot describe a record: one error for the file, not one per row. */
+export class CsvHeaderError extends Error {
+  override readonly name = 'CsvHeaderError';
+}
+
+/** The file `-` is standard input (its size unknown: progress then counts records only). */
+export const STDIN = '-';
+
 export async function importFile(opts: ImportOptions): Promise<ImportResult> {
   const t0 = performance.now();
-  const total = (await stat(opts.file)).size;
-  const input = createReadStream(opts.file);
+  const fromStdin = opts.file === STDIN;
+  const total = fromStdin ? 0 : (await stat(opts.file)).size;
+  const input = fromStdin ? process.stdin : createReadStream(opts.file);
   const bulk: BulkOptions = {
     write: opts.write,
     onBadLine: opts.onBadLine,
     batchSize: opts.batchSize,
-    onBatch: (imported) => opts.onProgress?.(input.bytesRead, total, imported),
+    onBatch: (imported) => opts.onProgress?.('bytesRead' in input ? input.bytesRead : 0, total, imported),
   };
   try {
     const counts = opts.format === 'ndjson' ? await loadNdjson(input, { ...bulk, collection: opts.collection, allowCollection: true }) : await loadCsv(input, bulk, opts.collection);
     return { ...counts, seconds: (performance.now() - t0) / 1000 };
   } finally {
-    input.destroy();
+    if (!fromStdin) input.destroy();
   }
 }
 
@@ -68,6 +77,8 @@ async function loadCsv(input: NodeJS.ReadableStream, opts: BulkOptions, collecti
         const fields = record.map((field) => field.toString('utf8'));
         if (header === undefined) {
           header = fields;
+          const problem = headerProblem(header);
+          if (problem) throw new CsvHeaderError(`line ${info.lines}: ${problem}`);
           continue;
         }
         const row: Record<string, unknown> = {};
@@ -87,9 +98,20 @@ async function loadCsv(input: NodeJS.ReadableStream, opts: BulkOptions, collecti
     }
     await b.flush();
   } catch (err) {
+    if (err instanceof CsvHeaderError) throw err;
     throw new BulkError(err, b);
   }
   return { imported: b.imported, failed: b.failed };
+}
+
+const CONTENT_COLUMNS = ['body', 'json', 'base64'];
+
+/** What is wrong with a CSV header row, or undefined: it must name key and one of body/json/base64. */
+function headerProblem(header: readonly string[]): string | undefined {
+  const named = `the header row names ${header.map((h) => JSON.stringify(h)).join(', ') || 'no columns'}`;
+  if (!header.includes('key')) return `${named}: it needs a "key" column (and one of ${CONTENT_COLUMNS.join(', ')})`;
+  if (!CONTENT_COLUMNS.some((c) => header.includes(c))) return `${named}: it needs one of ${CONTENT_COLUMNS.join(', ')} beside "key"`;
+  return undefined;
 }
 
 function parseJsonCell(v: string): unknown {

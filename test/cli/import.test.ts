@@ -26,6 +26,36 @@ describe('floodgate import', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('a CSV header without a key column is one error for the file, not one per row (exit 2, nothing imported)', () => {
+    writeFileSync(join(dir, 'nokey.csv'), 'id,body\n1,a\n2,b\n3,c\n');
+    const r = cli([join(dir, 'nokey.csv'), '--data-dir', join(dir, 'd-nokey')]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /nokey\.csv: line 1: the header row names "id", "body": it needs a "key" column/);
+    assert.match(r.stderr, /nothing was imported/);
+    writeFileSync(join(dir, 'nobody.csv'), 'key,text\n1,a\n');
+    const r2 = cli([join(dir, 'nobody.csv'), '--data-dir', join(dir, 'd-nokey')]);
+    assert.equal(r2.status, 2);
+    assert.match(r2.stderr, /it needs one of body, json, base64 beside "key"/);
+  });
+
+  it('reads standard input for the file "-", and says "1 bad line" in the singular', async () => {
+    const dataDir = join(dir, 'd-stdin');
+    const input = [JSON.stringify({ key: 's1', body: 'from stdin' }), '{"broken', JSON.stringify({ key: 's2', body: 'two' })].join('\n') + '\n';
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'import', '-', '--data-dir', dataDir, '--collection', 'piped'], { encoding: 'utf8', input, env: { ...process.env, DATABASE_URL: '' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /-:2: not valid JSON/);
+    assert.match(r.stdout, /imported 2 records .*; 1 bad line skipped/);
+    const store = await openStore({ databaseUrl: '', dataDir });
+    try {
+      assert.equal((await store.get('piped', 's1'))?.body.toString(), 'from stdin');
+    } finally {
+      await store.close();
+    }
+    const one = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'import', '-', '--data-dir', dataDir], { encoding: 'utf8', input: JSON.stringify({ key: 'x', body: 'y' }) + '\n', env: { ...process.env, DATABASE_URL: '' } });
+    assert.match(one.stdout, /imported 1 record into .*; 0 bad lines skipped/);
+  });
+
   for (const backend of ['sqlite', 'postgres'] as const) {
     it(`imports NDJSON into ${backend}, reporting bad lines by number and importing the rest`, async () => {
       const schema = `fg_imp_${process.pid}_${backend}`;
@@ -97,7 +127,7 @@ describe('floodgate import', () => {
     await failWritesOf({ dataDir }, 'u2500');
     const r = cli([join(dir, 'data.ndjson'), '--data-dir', dataDir, '--batch', '1000']);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /stopped by an error after committing 2000 records \(1 bad lines skipped\); the records before it stay imported: .*refused by the test trigger/);
+    assert.match(r.stderr, /stopped by an error after committing 2000 records \(1 bad line skipped\); the records before it stay imported: .*refused by the test trigger/);
     const store = await openStore({ databaseUrl: '', dataDir });
     try {
       assert.equal(await store.count('default'), 2000 + 3, 'the two batches it said, and the CSV rows from before');
