@@ -1,12 +1,14 @@
-// L1: the in-process memory tier, on lru-cache. Bounded by bytes; every entry has a freshness (its
-// collection's TTL, jittered) and a stale window after it, during which it is still served while one
-// background load refreshes it (stale-while-revalidate) or while the lower tiers fail (stale-if-error).
-// 404s are remembered briefly (negative caching), within a share of the tier of their own, so that misses
-// for ids that do not exist cannot push real content out. lru-cache's fetch() gives single-flight: however
-// many concurrent lookups arrive for one cold key, one load runs and the rest wait on it.
-import { LRUCache } from 'lru-cache';
-import { etagOf, type CachedContent, type ReadResult } from '../content/read-result.ts';
+// L1: the in-process memory tier. Bounded by bytes that match what its entries cost the process; every entry
+// has a freshness (its collection's TTL, jittered) and a stale window after it, during which it is still
+// served while one background load refreshes it (stale-while-revalidate) or while the lower tiers fail
+// (stale-if-error). Entries live in compact form (compact.ts: typed arrays and slab chunks, no object per
+// entry, so a million entries cost the garbage collector nothing to walk); a lookup materializes the one it
+// answers. 404s are remembered briefly (negative caching), within a share of the tier of their own, so that
+// misses for ids that do not exist cannot push real content out. Loads are single-flight: however many
+// concurrent lookups arrive for one cold key, one load runs and the rest wait on it.
+import { etagNumberOf, etagText, type CachedContent, type ReadResult } from '../content/read-result.ts';
 import { DEFAULT_COLLECTION, type Change, type ContentRecord } from '../content/record.ts';
+import { CompactStore } from './compact.ts';
 
 /** A cached record (or a remembered 404 or deletion, record undefined) and its freshness. */
 export interface Entry extends CachedContent {
@@ -15,11 +17,10 @@ export interface Entry extends CachedContent {
   readonly freshUntil: number;
   /** Clock time after which it is not served at all (the end of its stale window). */
   readonly expiresAt: number;
+  /** Bytes the tier accounts for it. */
   readonly size: number;
   /** Set when a refresh of this (stale) entry failed: it is then served as error-stale. */
-  failed: boolean;
-  /** Clock time its LRU recency was last refreshed (see peekFresh). */
-  touchedAt: number;
+  readonly failed: boolean;
 }
 
 export interface Lookup extends ReadResult {
@@ -47,25 +48,17 @@ export interface MemoryTierOptions {
 const SEP = '\u0000';
 
 /**
- * The cache key: the key alone in the default collection (the /data route: no string to build and hash
- * per request), `collection\0key` elsewhere. Keys never contain \0, so the two forms cannot collide.
+ * The key of a load in flight and of a remembered miss: the key alone in the default collection,
+ * `collection\0key` elsewhere. Keys never contain \0, so the two forms cannot collide.
  */
 function cacheKeyOf(collection: string, key: string): string {
   return collection === DEFAULT_COLLECTION ? key : collection + SEP + key;
 }
-/** One shared options object: lru-cache's get()/peek() otherwise allocate a default one per call. */
-const NO_OPTIONS = {};
-/** A hot entry's LRU recency is refreshed at most this often (ms): eviction order is right to a second. */
-const TOUCH_EVERY_MS = 1000;
-const ENTRY_OVERHEAD = 200; // bytes: the entry object, the record object, key strings, lru-cache slots
 /**
- * Bytes one remembered 404 costs besides its cache key's characters (1 byte each for Latin-1, else 2): the entry
- * object, the Map entries (lru-cache's and the misses' budget), lru-cache's slots and the key string's header.
- * Measured on Node 24 with --expose-gc, heap before and after 40,000 misses: 308, 369, 401 and 593 bytes an
- * entry for 8-, 32-, 64- and 256-character keys in the default collection, 849 for 256 two-byte characters,
- * the same plus the collection's name elsewhere: 337 + the key's bytes in every case but the shortest.
- * (Before, every miss was accounted 200 bytes, and a key sliced from the URL kept the whole URL alive: 2,341
- * to 2,562 bytes a miss with a 2,000-character query string.)
+ * Bytes one remembered miss costs besides its cache key's characters (1 byte each for Latin-1, else 2): misses
+ * are small objects in a Map of their own (they are bounded to NEGATIVE_SHARE of the tier, so few). Measured on
+ * Node 24 with --expose-gc, heap before and after 40,000 misses: 337 + the key's bytes for 8- to 256-character
+ * keys. (A key sliced from the URL would keep the whole URL alive: the Map keeps a copy of its own.)
  */
 const NEGATIVE_OVERHEAD = 340;
 /** The share of the tier's bytes that remembered 404s may take; the oldest go first beyond it. */
@@ -84,57 +77,36 @@ function ownString(s: string): string {
   return (' ' + s).slice(1);
 }
 
+/** One load in flight: every lookup of its key meanwhile waits on it. A write or a change aborts it. */
+interface Flight {
+  readonly promise: Promise<Entry>;
+  aborted: boolean;
+}
+
+/** A remembered miss (a 404 of a key never written). */
+interface Miss extends Entry {
+  readonly record: undefined;
+}
+
 export class MemoryTier {
-  readonly #cache: LRUCache<string, Entry, undefined>;
+  readonly #store = new CompactStore();
+  readonly #flights = new Map<string, Flight>();
+  /** Remembered misses in the order they were remembered: bounded to NEGATIVE_SHARE of the tier, oldest dropped first. */
+  readonly #misses = new Map<string, Miss>();
+  #missBytes = 0;
+  readonly #missCap: number;
+  readonly #maxBytes: number;
   #evictions = 0;
   readonly #opts: MemoryTierOptions;
   readonly #now: () => number;
   readonly #random: () => number;
-  /**
-   * Remembered misses (404s of keys never written, version 0) in the order they were remembered, with the
-   * bytes they account: bounded to NEGATIVE_SHARE of the tier, oldest dropped first. Deletions (a version
-   * above 0) are not in it: they come from committed writes, not from whoever asks for ids, and the version
-   * they carry guards against older writes.
-   */
-  readonly #misses = new Map<string, Entry>();
-  #missBytes = 0;
-  readonly #missCap: number;
 
   constructor(opts: MemoryTierOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
-    this.#missCap = Math.floor(Math.max(1, opts.maxBytes) * NEGATIVE_SHARE);
-    this.#cache = new LRUCache<string, Entry, undefined>({
-      maxSize: Math.max(1, opts.maxBytes),
-      sizeCalculation: (e) => (typeof e.size === 'number' ? e.size : 1),
-      // No TTL inside lru-cache: freshness and the stale window are judged here, on the injected clock,
-      // which keeps lru-cache's get() to a map lookup and a move to the tail.
-      noDeleteOnFetchRejection: true,
-      // An entry leaving the cache (evicted, replaced, deleted) leaves the misses' budget too. lru-cache does not
-      // report every case (a stale value under a load that is deleted): those are dropped by the budget in turn.
-      // Evictions (entries pushed out to make room, not replaced or deleted) are counted for
-      // floodgate_memory_evictions_total.
-      dispose: (e, k, reason) => {
-        if (reason === 'evict') this.#evictions++;
-        this.#forgetMiss(k, e);
-      },
-      fetchMethod: async (cacheKey, stale, { signal }) => {
-        const cut = cacheKey.indexOf(SEP);
-        const collection = cut === -1 ? DEFAULT_COLLECTION : cacheKey.slice(0, cut);
-        const key = cut === -1 ? cacheKey : cacheKey.slice(cut + 1);
-        try {
-          const record = await this.#opts.load(collection, key);
-          if (record !== undefined) return this.#entryFor(record, collection);
-          const miss = this.#negative(0, cacheKey);
-          // A load a write replaced meanwhile is not stored (lookup reads again): nothing to remember then.
-          return signal.aborted ? miss : this.#rememberMiss(cacheKey, miss);
-        } catch (err) {
-          if (stale) stale.failed = true;
-          throw err;
-        }
-      },
-    });
+    this.#maxBytes = Math.max(1, opts.maxBytes);
+    this.#missCap = Math.floor(this.#maxBytes * NEGATIVE_SHARE);
   }
 
   /** Entries pushed out by the byte bound since start. */
@@ -144,132 +116,218 @@ export class MemoryTier {
 
   /** Entries in the tier and their accounted bytes; `misses` of them are remembered 404s, taking `missBytes`. */
   get size(): { entries: number; bytes: number; misses: number; missBytes: number } {
-    return { entries: this.#cache.size, bytes: this.#cache.calculatedSize, misses: this.#misses.size, missBytes: this.#missBytes };
+    return { entries: this.#store.count + this.#misses.size, bytes: this.#store.bytes + this.#missBytes, misses: this.#misses.size, missBytes: this.#missBytes };
   }
 
-  /**
-   * The synchronous fast path: a fresh entry, or undefined. Costs one Map lookup and one clock read; most
-   * requests under a spike end here.
-   */
+  /** The byte bound and the bytes of slabs held (free chunks included): for benchmarks and operators. */
+  get budget(): { maxBytes: number; slabBytes: number } {
+    return { maxBytes: this.#maxBytes, slabBytes: this.#store.slabBytes };
+  }
+
+  /** The synchronous fast path: a fresh entry, or undefined. One hash probe and one clock read. */
   peekFresh(collection: string, key: string): Entry | undefined {
-    const k = cacheKeyOf(collection, key);
-    const e = this.#cache.peek(k, NO_OPTIONS);
-    if (e === undefined) return undefined;
-    const now = this.#now();
-    if (now >= e.freshUntil) return undefined;
-    // peek() leaves the LRU order alone (get() relinks the list on every hit); refresh recency once a second.
-    if (now - e.touchedAt >= TOUCH_EVERY_MS) {
-      e.touchedAt = now;
-      this.#cache.get(k, NO_OPTIONS);
+    const s = this.#store.find(collection, key);
+    if (s >= 0) {
+      if (this.#now() >= this.#store.freshUntil(s)) return undefined;
+      this.#store.touch(s);
+      return this.#entryAt(s, collection, key);
     }
-    return e;
+    const miss = this.#misses.size === 0 ? undefined : this.#misses.get(cacheKeyOf(collection, key));
+    return miss !== undefined && this.#now() < miss.freshUntil ? miss : undefined;
   }
 
   /** The full lookup: fresh hit, stale (refresh started), or a single-flight load. Rejects if the load fails with nothing to serve. */
   async lookup(collection: string, key: string): Promise<Lookup> {
-    const k = cacheKeyOf(collection, key);
+    const ck = cacheKeyOf(collection, key);
     for (let attempt = 0; ; attempt++) {
-      const e = this.#cache.get(k);
-      if (e !== undefined) {
+      const s = this.#store.find(collection, key);
+      if (s >= 0) {
+        this.#store.touch(s);
         const now = this.#now();
-        if (now < e.freshUntil) return { entry: e, outcome: 'hit' };
-        if (now < e.expiresAt) {
-          this.#refresh(k);
-          return { entry: e, outcome: e.failed ? 'error-stale' : 'stale' };
+        const fresh = this.#store.freshUntil(s);
+        if (now < fresh) return { entry: this.#entryAt(s, collection, key), outcome: 'hit' };
+        if (now < fresh + (this.#store.negative(s) ? 0 : this.#opts.staleMs)) {
+          this.#flight(ck, collection, key, true).promise.catch(() => undefined);
+          const entry = this.#entryAt(s, collection, key);
+          return { entry, outcome: entry.failed ? 'error-stale' : 'stale' };
         }
+      } else {
+        const miss = this.#misses.get(ck);
+        if (miss !== undefined && this.#now() < miss.freshUntil) return { entry: miss, outcome: 'hit' };
       }
       // Cold, or past its stale window: load, and wait. Concurrent lookups join the same load.
-      const status: LRUCache.Status<string, Entry, undefined> = {};
+      const joined = this.#flights.get(ck);
+      const flight = joined ?? this.#flight(ck, collection, key);
       try {
-        // The cache keeps the key it is first given: a copy of its own, never a slice of the request's URL.
-        const entry = await this.#cache.fetch(e === undefined ? ownString(k) : k, { status, forceRefresh: e !== undefined });
-        if (entry !== undefined) return { entry, outcome: status.fetch === 'inflight' ? 'coalesced' : 'miss' };
+        const entry = await flight.promise;
+        if (!flight.aborted || attempt >= 3) return { entry, outcome: joined ? 'coalesced' : 'miss' };
       } catch (err) {
-        // A write or an invalidation landed while the load was in flight and replaced it: read again.
-        if (!status.fetchAborted || attempt >= 3) throw err;
+        if (!flight.aborted || attempt >= 3) throw err;
       }
+      // A write or an invalidation landed while the load was in flight and replaced it: read again.
     }
   }
 
   /** Whatever the tier holds for the key, fresh or stale, without loading: the last resort under overload. */
   peekAny(collection: string, key: string): Entry | undefined {
-    const e = this.#cache.get(cacheKeyOf(collection, key));
-    return e !== undefined && this.#now() < e.expiresAt ? e : undefined;
+    const s = this.#store.find(collection, key);
+    if (s >= 0) {
+      this.#store.touch(s);
+      const e = this.#entryAt(s, collection, key);
+      return this.#now() < e.expiresAt ? e : undefined;
+    }
+    const miss = this.#misses.get(cacheKeyOf(collection, key));
+    return miss !== undefined && this.#now() < miss.expiresAt ? miss : undefined;
   }
 
   /** Write-through after a committed write: the very next read sees it. Older versions never replace newer ones. */
   set(record: ContentRecord): void {
-    const k = cacheKeyOf(record.collection, record.key);
-    const current = this.#cache.peek(k);
-    if (current !== undefined && current.version > record.version) return;
-    this.#cache.set(current === undefined ? ownString(k) : k, this.#entryFor(record, record.collection));
+    const s = this.#store.find(record.collection, record.key);
+    if (s >= 0 && this.#store.version(s) > record.version) return;
+    const ck = cacheKeyOf(record.collection, record.key);
+    this.#abort(ck);
+    this.#forgetMiss(ck);
+    this.#put(record, record.collection, record.key);
   }
 
   /** Applies a change made anywhere: drops the entry unless it already holds that version or a newer one. */
   apply(change: Change): boolean {
-    const k = cacheKeyOf(change.collection, change.key);
-    const current = this.#cache.peek(k);
-    if (current !== undefined && current.version >= change.version) return false;
+    const s = this.#store.find(change.collection, change.key);
+    if (s >= 0 && this.#store.version(s) >= change.version) return false;
+    const ck = cacheKeyOf(change.collection, change.key);
+    this.#abort(ck);
+    this.#forgetMiss(ck);
     if (change.deleted) {
-      this.#cache.set(k, this.#negative(change.version, k));
-    } else {
-      this.#cache.delete(k);
+      // A deletion is remembered in compact form (its version guards against older writes), not as a miss.
+      const freshUntil = this.#now() + this.#opts.negativeTtlMs;
+      this.#insert(change.collection, change.key, { version: change.version, freshUntil, updatedAt: 0, etag: 0, contentType: '', body: undefined });
+    } else if (s >= 0) {
+      this.#store.remove(s);
     }
     return true;
   }
 
   clear(): void {
-    this.#cache.clear();
+    for (const f of this.#flights.values()) f.aborted = true;
+    this.#flights.clear();
+    this.#store.clear();
     this.#misses.clear();
     this.#missBytes = 0;
   }
 
-  #refresh(k: string): void {
-    // forceRefresh starts one background load; while it runs, get() keeps answering the stale entry and
-    // further calls join the same load. The promise is observed here so a failure is never unhandled.
-    this.#cache.fetch(k, { forceRefresh: true }).catch(() => undefined);
+  /**
+   * The load in flight for a key, or a new one. Its result is stored unless a write or change aborted it. A
+   * background refresh (`later`) starts its load on the next turn of the event loop: the lookup that asked
+   * for it, and those right behind it, are answered stale first.
+   */
+  #flight(ck: string, collection: string, key: string, later = false): Flight {
+    const running = this.#flights.get(ck);
+    if (running !== undefined) return running;
+    const flight: { promise: Promise<Entry>; aborted: boolean } = { promise: Promise.resolve() as unknown as Promise<Entry>, aborted: false };
+    // The flight's key outlives the request: a copy of its own, never a slice of the request's URL.
+    const own = ownString(ck);
+    const ownCollection = collection === DEFAULT_COLLECTION ? DEFAULT_COLLECTION : ownString(collection);
+    const ownKey = collection === DEFAULT_COLLECTION ? own : ownString(key);
+    flight.promise = (async () => {
+      let record: ContentRecord | undefined;
+      try {
+        if (later) await new Promise((resolve) => setImmediate(resolve));
+        record = await this.#opts.load(ownCollection, ownKey);
+      } catch (err) {
+        if (!flight.aborted) {
+          this.#flights.delete(own);
+          // The stale entry a refresh was for is now served as error-stale.
+          const s = this.#store.find(ownCollection, ownKey);
+          if (s >= 0) this.#store.markFailed(s);
+        }
+        throw err;
+      }
+      if (flight.aborted) return record === undefined ? this.#missEntry(0) : this.#entryOf(record);
+      this.#flights.delete(own);
+      this.#forgetMiss(own);
+      if (record !== undefined) return this.#put(record, ownCollection, ownKey);
+      const s = this.#store.find(ownCollection, ownKey);
+      if (s >= 0) this.#store.remove(s);
+      return this.#rememberMiss(own);
+    })();
+    this.#flights.set(own, flight);
+    return flight;
   }
 
-  /** Takes a remembered miss into the misses' budget, dropping the oldest misses beyond it; returns it. */
-  #rememberMiss(cacheKey: string, entry: Entry): Entry {
-    this.#forgetMiss(cacheKey, this.#misses.get(cacheKey));
-    while (this.#missBytes + entry.size > this.#missCap && this.#misses.size > 0) {
-      const [oldKey, old] = this.#misses.entries().next().value as [string, Entry];
-      this.#forgetMiss(oldKey, old);
-      if (this.#cache.peek(oldKey, NO_OPTIONS) === old) this.#cache.delete(oldKey);
-    }
-    this.#misses.set(cacheKey, entry);
-    this.#missBytes += entry.size;
+  #abort(ck: string): void {
+    const f = this.#flights.get(ck);
+    if (f === undefined) return;
+    f.aborted = true;
+    this.#flights.delete(ck);
+  }
+
+  /** Stores a record (or not, if it is larger than the tier) and answers its entry. */
+  #put(record: ContentRecord, collection: string, key: string): Entry {
+    const entry = this.#entryOf(record);
+    this.#insert(collection, key, { version: record.version, freshUntil: entry.freshUntil, updatedAt: record.updatedAt, etag: entry.etagNumber, contentType: record.contentType, body: record.body });
     return entry;
   }
 
-  #forgetMiss(cacheKey: string, entry: Entry | undefined): void {
-    if (entry === undefined || this.#misses.get(cacheKey) !== entry) return;
-    this.#misses.delete(cacheKey);
-    this.#missBytes -= entry.size;
+  /** Inserts, then evicts the least recently used entries beyond the byte bound (an entry larger than the tier is not kept). */
+  #insert(collection: string, key: string, fields: Parameters<CompactStore['insert']>[2]): void {
+    const s = this.#store.insert(collection, key, fields);
+    if (s < 0) return;
+    if (this.#store.sizeOf(s) + this.#missBytes > this.#maxBytes) {
+      this.#store.remove(s);
+      return;
+    }
+    while (this.#store.bytes + this.#missBytes > this.#maxBytes) {
+      this.#store.remove(this.#store.oldest);
+      this.#evictions++;
+    }
   }
 
-  #entryFor(record: ContentRecord, collection: string): Entry {
-    const now = this.#now();
-    const freshUntil = now + this.#jitter(this.#opts.ttlMs(collection));
-    return {
-      record,
-      version: record.version,
-      etag: etagOf(record.body),
-      freshUntil,
-      expiresAt: freshUntil + this.#opts.staleMs,
-      size: ENTRY_OVERHEAD + record.body.length + record.key.length * 2 + record.contentType.length,
-      failed: false,
-      touchedAt: now,
-    };
+  /** Takes a remembered miss into the misses' budget, dropping the oldest misses beyond it; returns it. */
+  #rememberMiss(ck: string): Miss {
+    this.#forgetMiss(ck);
+    const miss = this.#missEntry(NEGATIVE_OVERHEAD + ck.length * (LATIN1.test(ck) ? 1 : 2));
+    if (miss.size > this.#missCap) return miss;
+    while (this.#missBytes + miss.size > this.#missCap) {
+      const oldest = this.#misses.keys().next().value as string;
+      this.#forgetMiss(oldest);
+    }
+    this.#misses.set(ck, miss);
+    this.#missBytes += miss.size;
+    while (this.#store.bytes + this.#missBytes > this.#maxBytes && this.#store.count > 0) {
+      this.#store.remove(this.#store.oldest);
+      this.#evictions++;
+    }
+    return miss;
   }
 
-  /** A remembered 404 or deletion: no stale window, a 404 is never served once it is old. */
-  #negative(version: number, cacheKey: string): Entry {
-    const now = this.#now();
-    const freshUntil = now + this.#opts.negativeTtlMs;
-    const size = NEGATIVE_OVERHEAD + cacheKey.length * (LATIN1.test(cacheKey) ? 1 : 2);
-    return { record: undefined, version, etag: '', freshUntil, expiresAt: freshUntil, size, failed: false, touchedAt: now };
+  #forgetMiss(ck: string): void {
+    if (this.#misses.size === 0) return;
+    const miss = this.#misses.get(ck);
+    if (miss === undefined) return;
+    this.#misses.delete(ck);
+    this.#missBytes -= miss.size;
+  }
+
+  #missEntry(size: number): Miss {
+    const freshUntil = this.#now() + this.#opts.negativeTtlMs;
+    return { record: undefined, version: 0, etag: '', freshUntil, expiresAt: freshUntil, size, failed: false };
+  }
+
+  /** A loaded or written record's entry, with a new jittered freshness. */
+  #entryOf(record: ContentRecord): Entry & { etagNumber: number } {
+    const freshUntil = this.#now() + this.#jitter(this.#opts.ttlMs(record.collection));
+    const etagNumber = etagNumberOf(record.body);
+    return { record, version: record.version, etag: etagText(etagNumber), etagNumber, freshUntil, expiresAt: freshUntil + this.#opts.staleMs, size: 0, failed: false };
+  }
+
+  /** The entry a slot holds, built for the lookup that answers it (key and collection are the caller's strings). */
+  #entryAt(s: number, collection: string, key: string): Entry {
+    const st = this.#store;
+    const freshUntil = st.freshUntil(s);
+    const version = st.version(s);
+    if (st.negative(s)) return { record: undefined, version, etag: '', freshUntil, expiresAt: freshUntil, size: st.sizeOf(s), failed: false };
+    const record: ContentRecord = { collection, key, body: st.body(s), contentType: st.contentType(s), version, updatedAt: st.updatedAt(s) };
+    return { record, version, etag: etagText(st.etag(s)), freshUntil, expiresAt: freshUntil + this.#opts.staleMs, size: st.sizeOf(s), failed: st.failed(s) };
   }
 
   #jitter(ms: number): number {

@@ -1,0 +1,350 @@
+// The memory tier's compact store: an open-addressing hash index, an LRU list and every entry's metadata in typed
+// arrays, keys and bodies in slab chunks (slab.ts). A cached entry is no JavaScript object at all: a million
+// entries are a few dozen typed arrays and a few hundred slabs, which the garbage collector does not walk. An
+// entry is a slot number; its fields are columns. This file knows nothing of TTLs or loads (memory.ts does).
+import { MAX_CHUNK, SlabArena, chunkSizeOf } from './slab.ts';
+
+/**
+ * What one entry costs besides its chunk (or own Buffer): its slot in 14 columns (61 bytes), the hash index's
+ * share (4-byte cells at a load between 1/4 and 1/2: 8 to 16 bytes) and the columns' spare capacity (they grow by
+ * half). Measured by `npm run bench:memory` (RSS and heap growth over 1,000,000 entries, --expose-gc).
+ */
+export const ENTRY_OVERHEAD = 96;
+/** Bytes a body kept in a Buffer of its own (larger than a slab chunk) costs besides its bytes. */
+const OWN_BUFFER_OVERHEAD = 160;
+
+const NEGATIVE = 1; // no record: a remembered deletion
+const FAILED = 2; // a refresh of this (stale) entry failed
+const TWO_BYTE_KEY = 4; // the key is stored as UTF-16 (two bytes a character), else Latin-1
+const OWN_BODY = 8; // the body is in #own, not in the chunk
+const MAX_KEY_BYTES = 0xffff;
+
+/** A Latin-1 string is stored a byte a character, anything else two. */
+function isLatin1(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
+function hashOf(cid: number, key: string): number {
+  let h = (0x811c9dc5 ^ cid) >>> 0;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** Strings (collection names, content types) kept once and named by a 16-bit id. */
+class Interned {
+  readonly #ids = new Map<string, number>();
+  readonly names: string[] = [];
+  id(s: string): number {
+    let id = this.#ids.get(s);
+    if (id === undefined) {
+      if (this.names.length > 0xffff) return -1;
+      id = this.names.length;
+      this.names.push(s);
+      this.#ids.set(s, id);
+    }
+    return id;
+  }
+  find(s: string): number {
+    return this.#ids.get(s) ?? -1;
+  }
+}
+
+/** What an insert writes; the record's fields or a deletion's. */
+export interface Fields {
+  readonly version: number;
+  readonly freshUntil: number;
+  readonly updatedAt: number;
+  readonly etag: number;
+  readonly contentType: string;
+  /** undefined for a remembered deletion. */
+  readonly body: Buffer | undefined;
+}
+
+export class CompactStore {
+  readonly #arena = new SlabArena();
+  readonly #collections = new Interned();
+  readonly #types = new Interned();
+  readonly #own = new Map<number, Buffer>();
+  #cap = 0;
+  #count = 0;
+  #bytes = 0;
+  #free = -1; // free slots, linked through #next
+  #unused = 0; // slots never used: #unused..#cap
+  #head = -1; // least recently used
+  #tail = -1; // most recently used
+  #index = new Int32Array(16); // slot + 1, 0 empty
+  #hash = new Uint32Array(0);
+  #prev = new Int32Array(0);
+  #next = new Int32Array(0);
+  #version = new Float64Array(0);
+  #fresh = new Float64Array(0);
+  #updated = new Float64Array(0);
+  #etag = new Float64Array(0);
+  #cls = new Uint16Array(0);
+  #chunk = new Uint32Array(0);
+  #keyLen = new Uint16Array(0);
+  #bodyLen = new Uint32Array(0);
+  #coll = new Uint16Array(0);
+  #type = new Uint16Array(0);
+  #flags = new Uint8Array(0);
+
+  get count(): number {
+    return this.#count;
+  }
+  /** Accounted bytes: chunks (or own Buffers) plus ENTRY_OVERHEAD an entry. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+  /** Slab bytes held from the process (free chunks included). */
+  get slabBytes(): number {
+    return this.#arena.slabBytes;
+  }
+  get oldest(): number {
+    return this.#head;
+  }
+
+  /** The slot holding (collection, key), or -1. */
+  find(collection: string, key: string): number {
+    const cid = this.#collections.find(collection);
+    if (cid < 0) return -1;
+    const h = hashOf(cid, key);
+    const mask = this.#index.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const s = this.#index[i] as number;
+      if (s === 0) return -1;
+      if (this.#hash[s - 1] === h && this.#matches(s - 1, cid, key)) return s - 1;
+    }
+  }
+
+  /** Moves a slot to the most recently used end. */
+  touch(s: number): void {
+    if (s === this.#tail) return;
+    this.#unlink(s);
+    this.#append(s);
+  }
+
+  /**
+   * Stores an entry for (collection, key), replacing what the key held; -1 when it cannot be cached (a key over
+   * 64 KiB, or 65,536 distinct collections or content types). The caller enforces the byte bound.
+   */
+  insert(collection: string, key: string, f: Fields): number {
+    const old = this.find(collection, key);
+    if (old >= 0) this.remove(old);
+    const cid = this.#collections.id(collection);
+    const tid = f.body === undefined ? 0 : this.#types.id(f.contentType);
+    const twoByte = !isLatin1(key);
+    const keyBytes = key.length * (twoByte ? 2 : 1);
+    if (cid < 0 || tid < 0 || keyBytes > MAX_KEY_BYTES) return -1;
+    const bodyBytes = f.body?.length ?? 0;
+    const own = keyBytes + bodyBytes > MAX_CHUNK;
+    const size = chunkSizeOf(own ? keyBytes : keyBytes + bodyBytes);
+    const cls = this.#arena.classFor(size);
+    const chunk = this.#arena.alloc(cls);
+    const slab = this.#arena.slabOf(cls, chunk);
+    const off = this.#arena.offsetOf(cls, chunk);
+    if (twoByte) slab.write(key, off, keyBytes, 'utf16le');
+    else slab.write(key, off, keyBytes, 'latin1');
+    const s = this.#slot();
+    if (f.body !== undefined) {
+      if (own) this.#own.set(s, f.body);
+      else f.body.copy(slab, off + keyBytes);
+    }
+    const h = hashOf(cid, key);
+    this.#hash[s] = h;
+    this.#version[s] = f.version;
+    this.#fresh[s] = f.freshUntil;
+    this.#updated[s] = f.updatedAt;
+    this.#etag[s] = f.etag;
+    this.#cls[s] = cls;
+    this.#chunk[s] = chunk;
+    this.#keyLen[s] = keyBytes;
+    this.#bodyLen[s] = bodyBytes;
+    this.#coll[s] = cid;
+    this.#type[s] = tid;
+    this.#flags[s] = (f.body === undefined ? NEGATIVE : 0) | (twoByte ? TWO_BYTE_KEY : 0) | (own ? OWN_BODY : 0);
+    this.#append(s);
+    this.#put(s, h);
+    this.#count++;
+    this.#bytes += this.sizeOf(s);
+    return s;
+  }
+
+  remove(s: number): void {
+    this.#bytes -= this.sizeOf(s);
+    this.#count--;
+    this.#drop(s);
+    this.#unlink(s);
+    this.#arena.free(this.#cls[s] as number, this.#chunk[s] as number);
+    if ((this.#flags[s] as number) & OWN_BODY) this.#own.delete(s);
+    this.#next[s] = this.#free;
+    this.#free = s;
+  }
+
+  clear(): void {
+    this.#arena.clear();
+    this.#own.clear();
+    this.#count = this.#bytes = 0;
+    this.#free = this.#head = this.#tail = -1;
+    this.#unused = 0;
+    this.#index = new Int32Array(16);
+  }
+
+  /** The accounted bytes of a slot. */
+  sizeOf(s: number): number {
+    const chunk = this.#arena.sizeOf(this.#cls[s] as number);
+    return (this.#flags[s] as number) & OWN_BODY ? chunk + (this.#bodyLen[s] as number) + OWN_BUFFER_OVERHEAD + ENTRY_OVERHEAD : chunk + ENTRY_OVERHEAD;
+  }
+  version(s: number): number {
+    return this.#version[s] as number;
+  }
+  freshUntil(s: number): number {
+    return this.#fresh[s] as number;
+  }
+  updatedAt(s: number): number {
+    return this.#updated[s] as number;
+  }
+  etag(s: number): number {
+    return this.#etag[s] as number;
+  }
+  contentType(s: number): string {
+    return this.#types.names[this.#type[s] as number] as string;
+  }
+  negative(s: number): boolean {
+    return ((this.#flags[s] as number) & NEGATIVE) !== 0;
+  }
+  failed(s: number): boolean {
+    return ((this.#flags[s] as number) & FAILED) !== 0;
+  }
+  markFailed(s: number): void {
+    this.#flags[s] = (this.#flags[s] as number) | FAILED;
+  }
+  collection(s: number): string {
+    return this.#collections.names[this.#coll[s] as number] as string;
+  }
+  key(s: number): string {
+    const slab = this.#arena.slabOf(this.#cls[s] as number, this.#chunk[s] as number);
+    const off = this.#arena.offsetOf(this.#cls[s] as number, this.#chunk[s] as number);
+    return slab.toString((this.#flags[s] as number) & TWO_BYTE_KEY ? 'utf16le' : 'latin1', off, off + (this.#keyLen[s] as number));
+  }
+
+  /**
+   * A copy of the body: a chunk is reused once its entry is evicted, and a response may still be writing the
+   * bytes it was handed, so the tier never hands out a view of a slab. (A body in a Buffer of its own is
+   * never written again and is handed out as it is.)
+   */
+  body(s: number): Buffer {
+    if ((this.#flags[s] as number) & OWN_BODY) return this.#own.get(s) as Buffer;
+    const cls = this.#cls[s] as number;
+    const chunk = this.#chunk[s] as number;
+    const from = this.#arena.offsetOf(cls, chunk) + (this.#keyLen[s] as number);
+    const len = this.#bodyLen[s] as number;
+    const out = Buffer.allocUnsafe(len);
+    this.#arena.slabOf(cls, chunk).copy(out, 0, from, from + len);
+    return out;
+  }
+
+  #matches(s: number, cid: number, key: string): boolean {
+    if (this.#coll[s] !== cid) return false;
+    const twoByte = ((this.#flags[s] as number) & TWO_BYTE_KEY) !== 0;
+    const len = this.#keyLen[s] as number;
+    if (len !== (twoByte ? key.length * 2 : key.length)) return false;
+    const cls = this.#cls[s] as number;
+    const chunk = this.#chunk[s] as number;
+    const slab = this.#arena.slabOf(cls, chunk);
+    const off = this.#arena.offsetOf(cls, chunk);
+    if (twoByte) {
+      for (let i = 0; i < key.length; i++) if ((slab[off + 2 * i] as number) + ((slab[off + 2 * i + 1] as number) << 8) !== key.charCodeAt(i)) return false;
+    } else {
+      for (let i = 0; i < len; i++) if (slab[off + i] !== key.charCodeAt(i)) return false;
+    }
+    return true;
+  }
+
+  #slot(): number {
+    if (this.#free >= 0) {
+      const s = this.#free;
+      this.#free = this.#next[s] as number;
+      return s;
+    }
+    if (this.#unused === this.#cap) this.#grow(Math.max(1024, Math.ceil(this.#cap * 1.5)));
+    return this.#unused++;
+  }
+
+  #grow(cap: number): void {
+    const more = <T extends Float64Array | Uint32Array | Int32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.#hash = more(this.#hash, (n) => new Uint32Array(n));
+    this.#prev = more(this.#prev, (n) => new Int32Array(n));
+    this.#next = more(this.#next, (n) => new Int32Array(n));
+    this.#version = more(this.#version, (n) => new Float64Array(n));
+    this.#fresh = more(this.#fresh, (n) => new Float64Array(n));
+    this.#updated = more(this.#updated, (n) => new Float64Array(n));
+    this.#etag = more(this.#etag, (n) => new Float64Array(n));
+    this.#cls = more(this.#cls, (n) => new Uint16Array(n));
+    this.#chunk = more(this.#chunk, (n) => new Uint32Array(n));
+    this.#keyLen = more(this.#keyLen, (n) => new Uint16Array(n));
+    this.#bodyLen = more(this.#bodyLen, (n) => new Uint32Array(n));
+    this.#coll = more(this.#coll, (n) => new Uint16Array(n));
+    this.#type = more(this.#type, (n) => new Uint16Array(n));
+    this.#flags = more(this.#flags, (n) => new Uint8Array(n));
+    this.#cap = cap;
+  }
+
+  #put(s: number, h: number): void {
+    if ((this.#count + 1) * 2 > this.#index.length) this.#rehash(this.#index.length * 2);
+    const mask = this.#index.length - 1;
+    let i = h & mask;
+    while (this.#index[i] !== 0) i = (i + 1) & mask;
+    this.#index[i] = s + 1;
+  }
+
+  #rehash(size: number): void {
+    const old = this.#index;
+    this.#index = new Int32Array(size);
+    const mask = size - 1;
+    for (const v of old) {
+      if (v === 0) continue;
+      let i = (this.#hash[v - 1] as number) & mask;
+      while (this.#index[i] !== 0) i = (i + 1) & mask;
+      this.#index[i] = v;
+    }
+  }
+
+  /** Takes a slot out of the hash index, shifting later cells of its probe run back (no tombstones). */
+  #drop(s: number): void {
+    const index = this.#index;
+    const mask = index.length - 1;
+    let i = (this.#hash[s] as number) & mask;
+    while (index[i] !== s + 1) i = (i + 1) & mask;
+    for (let j = (i + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
+      const home = (this.#hash[(index[j] as number) - 1] as number) & mask;
+      // The cell at j may move to the hole at i if its home is not in (i, j] (cyclically).
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        index[i] = index[j] as number;
+        i = j;
+      }
+    }
+    index[i] = 0;
+  }
+
+  #unlink(s: number): void {
+    const p = this.#prev[s] as number;
+    const n = this.#next[s] as number;
+    if (p >= 0) this.#next[p] = n;
+    else this.#head = n;
+    if (n >= 0) this.#prev[n] = p;
+    else this.#tail = p;
+  }
+
+  #append(s: number): void {
+    this.#prev[s] = this.#tail;
+    this.#next[s] = -1;
+    if (this.#tail >= 0) this.#next[this.#tail] = s;
+    else this.#head = s;
+    this.#tail = s;
+  }
+}
