@@ -31,9 +31,15 @@ export function etagNumberOf(body: Buffer): number {
   return createHash('sha1').update(body).digest().readUIntBE(0, 6);
 }
 
-/** The ETag header value of an etagNumberOf number: quoted base 36, at most 10 characters. */
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** Every 12-bit value as two base64url characters: formatting an ETag is four look-ups, not a toString(). */
+const PAIRS = Array.from({ length: 4096 }, (_, i) => (B64URL[i >> 6] as string) + (B64URL[i & 63] as string));
+
+/** The ETag header value of an etagNumberOf number: eight base64url characters, quoted. */
 export function etagText(n: number): string {
-  return `"${n.toString(36)}"`;
+  const hi = Math.floor(n / 16_777_216); // the top 24 bits
+  const lo = n - hi * 16_777_216;
+  return '"' + (PAIRS[hi >>> 12] as string) + (PAIRS[hi & 4095] as string) + (PAIRS[lo >>> 12] as string) + (PAIRS[lo & 4095] as string) + '"';
 }
 
 export function etagOf(body: Buffer): string {

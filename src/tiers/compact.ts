@@ -5,11 +5,13 @@
 import { MAX_CHUNK, SlabArena, chunkSizeOf } from './slab.ts';
 
 /**
- * What one entry costs besides its chunk (or own Buffer): its slot in 14 columns (61 bytes), the hash index's
- * share (4-byte cells at a load between 1/4 and 1/2: 8 to 16 bytes) and the columns' spare capacity (they grow by
- * half). Measured by `npm run bench:memory` (RSS and heap growth over 1,000,000 entries, --expose-gc).
+ * What one entry costs the process besides its chunk (or own Buffer): its slot in 15 columns (65 bytes), the hash
+ * index's share (4-byte cells at a load between 1/4 and 1/2: 8 to 16 bytes), the columns' spare capacity (they
+ * grow by half) and the allocator's slack around them. Measured by `npm run bench:memory` with --expose-gc over
+ * 1,000,000 entries of 140-byte bodies: 222 bytes an entry of V8 heap + external memory, 263 of RSS (once V8's
+ * young generation, some 30 MB a worker whatever it caches, is set aside); the chunk is 152 of those.
  */
-export const ENTRY_OVERHEAD = 96;
+export const ENTRY_OVERHEAD = 112;
 /** Bytes a body kept in a Buffer of its own (larger than a slab chunk) costs besides its bytes. */
 const OWN_BUFFER_OVERHEAD = 160;
 
@@ -82,7 +84,8 @@ export class CompactStore {
   #updated = new Float64Array(0);
   #etag = new Float64Array(0);
   #cls = new Uint16Array(0);
-  #chunk = new Uint32Array(0);
+  #slab = new Uint32Array(0);
+  #off = new Uint32Array(0);
   #keyLen = new Uint16Array(0);
   #bodyLen = new Uint32Array(0);
   #coll = new Uint16Array(0);
@@ -141,7 +144,8 @@ export class CompactStore {
     const size = chunkSizeOf(own ? keyBytes : keyBytes + bodyBytes);
     const cls = this.#arena.classFor(size);
     const chunk = this.#arena.alloc(cls);
-    const slab = this.#arena.slabOf(cls, chunk);
+    const slabId = this.#arena.slabOf(cls, chunk);
+    const slab = this.#arena.slabs[slabId] as Buffer;
     const off = this.#arena.offsetOf(cls, chunk);
     if (twoByte) slab.write(key, off, keyBytes, 'utf16le');
     else slab.write(key, off, keyBytes, 'latin1');
@@ -157,7 +161,8 @@ export class CompactStore {
     this.#updated[s] = f.updatedAt;
     this.#etag[s] = f.etag;
     this.#cls[s] = cls;
-    this.#chunk[s] = chunk;
+    this.#slab[s] = slabId;
+    this.#off[s] = off;
     this.#keyLen[s] = keyBytes;
     this.#bodyLen[s] = bodyBytes;
     this.#coll[s] = cid;
@@ -175,7 +180,7 @@ export class CompactStore {
     this.#count--;
     this.#drop(s);
     this.#unlink(s);
-    this.#arena.free(this.#cls[s] as number, this.#chunk[s] as number);
+    this.#arena.free(this.#cls[s] as number, this.#slab[s] as number, this.#off[s] as number);
     if ((this.#flags[s] as number) & OWN_BODY) this.#own.delete(s);
     this.#next[s] = this.#free;
     this.#free = s;
@@ -223,8 +228,8 @@ export class CompactStore {
     return this.#collections.names[this.#coll[s] as number] as string;
   }
   key(s: number): string {
-    const slab = this.#arena.slabOf(this.#cls[s] as number, this.#chunk[s] as number);
-    const off = this.#arena.offsetOf(this.#cls[s] as number, this.#chunk[s] as number);
+    const slab = this.#arena.slabs[this.#slab[s] as number] as Buffer;
+    const off = this.#off[s] as number;
     return slab.toString((this.#flags[s] as number) & TWO_BYTE_KEY ? 'utf16le' : 'latin1', off, off + (this.#keyLen[s] as number));
   }
 
@@ -235,12 +240,10 @@ export class CompactStore {
    */
   body(s: number): Buffer {
     if ((this.#flags[s] as number) & OWN_BODY) return this.#own.get(s) as Buffer;
-    const cls = this.#cls[s] as number;
-    const chunk = this.#chunk[s] as number;
-    const from = this.#arena.offsetOf(cls, chunk) + (this.#keyLen[s] as number);
+    const from = (this.#off[s] as number) + (this.#keyLen[s] as number);
     const len = this.#bodyLen[s] as number;
     const out = Buffer.allocUnsafe(len);
-    this.#arena.slabOf(cls, chunk).copy(out, 0, from, from + len);
+    (this.#arena.slabs[this.#slab[s] as number] as Buffer).copy(out, 0, from, from + len);
     return out;
   }
 
@@ -249,10 +252,8 @@ export class CompactStore {
     const twoByte = ((this.#flags[s] as number) & TWO_BYTE_KEY) !== 0;
     const len = this.#keyLen[s] as number;
     if (len !== (twoByte ? key.length * 2 : key.length)) return false;
-    const cls = this.#cls[s] as number;
-    const chunk = this.#chunk[s] as number;
-    const slab = this.#arena.slabOf(cls, chunk);
-    const off = this.#arena.offsetOf(cls, chunk);
+    const slab = this.#arena.slabs[this.#slab[s] as number] as Buffer;
+    const off = this.#off[s] as number;
     if (twoByte) {
       for (let i = 0; i < key.length; i++) if ((slab[off + 2 * i] as number) + ((slab[off + 2 * i + 1] as number) << 8) !== key.charCodeAt(i)) return false;
     } else {
@@ -285,7 +286,8 @@ export class CompactStore {
     this.#updated = more(this.#updated, (n) => new Float64Array(n));
     this.#etag = more(this.#etag, (n) => new Float64Array(n));
     this.#cls = more(this.#cls, (n) => new Uint16Array(n));
-    this.#chunk = more(this.#chunk, (n) => new Uint32Array(n));
+    this.#slab = more(this.#slab, (n) => new Uint32Array(n));
+    this.#off = more(this.#off, (n) => new Uint32Array(n));
     this.#keyLen = more(this.#keyLen, (n) => new Uint16Array(n));
     this.#bodyLen = more(this.#bodyLen, (n) => new Uint32Array(n));
     this.#coll = more(this.#coll, (n) => new Uint16Array(n));

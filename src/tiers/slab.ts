@@ -19,7 +19,8 @@ export function chunkSizeOf(n: number): number {
 interface SizeClass {
   readonly size: number;
   readonly perSlab: number;
-  readonly slabs: Buffer[];
+  /** Global ids (indexes into SlabArena.slabs) of this class's slabs, in order. */
+  readonly slabs: number[];
   /** Chunk numbers given back, reused first. */
   readonly free: number[];
   /** Chunks ever handed out (the next new chunk's number). */
@@ -29,6 +30,10 @@ interface SizeClass {
 export class SlabArena {
   readonly #classes: SizeClass[] = [];
   readonly #classOfSize = new Map<number, number>();
+  /** Every slab, by global id: a chunk is found from its slab id and offset without any arithmetic on its class. */
+  readonly slabs: Buffer[] = [];
+  /** Each slab's position among its class's slabs. */
+  readonly #ordinal: number[] = [];
   #slabBytes = 0;
 
   /** Bytes of slabs allocated (what the arena holds from the process, free chunks included). */
@@ -58,20 +63,24 @@ export class SlabArena {
     if (reused !== undefined) return reused;
     const n = c.used++;
     if (n >= c.slabs.length * c.perSlab) {
-      c.slabs.push(Buffer.allocUnsafeSlow(c.perSlab * c.size));
+      c.slabs.push(this.slabs.length);
+      this.#ordinal.push(c.slabs.length - 1);
+      this.slabs.push(Buffer.allocUnsafeSlow(c.perSlab * c.size));
       this.#slabBytes += c.perSlab * c.size;
     }
     return n;
   }
 
-  free(cls: number, chunk: number): void {
-    (this.#classes[cls] as SizeClass).free.push(chunk);
+  /** Gives back the chunk at `offset` of slab `slab`. */
+  free(cls: number, slab: number, offset: number): void {
+    const c = this.#classes[cls] as SizeClass;
+    c.free.push((this.#ordinal[slab] as number) * c.perSlab + offset / c.size);
   }
 
-  /** The slab holding a chunk; its first byte is at offsetOf(). */
-  slabOf(cls: number, chunk: number): Buffer {
+  /** The global id of the slab holding a chunk; the chunk's first byte is at offsetOf(). */
+  slabOf(cls: number, chunk: number): number {
     const c = this.#classes[cls] as SizeClass;
-    return c.slabs[(chunk / c.perSlab) | 0] as Buffer;
+    return c.slabs[Math.floor(chunk / c.perSlab)] as number;
   }
 
   offsetOf(cls: number, chunk: number): number {
@@ -83,6 +92,8 @@ export class SlabArena {
   clear(): void {
     this.#classes.length = 0;
     this.#classOfSize.clear();
+    this.slabs.length = 0;
+    this.#ordinal.length = 0;
     this.#slabBytes = 0;
   }
 }
