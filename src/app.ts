@@ -17,6 +17,7 @@ import { createDashboard, type WorkerMetricsSource } from './http/dashboard.ts';
 import { authorization, credentials } from './http/auth.ts';
 import { trackConnections } from './http/drain.ts';
 import { StateLog, type StateLogOptions } from './http/events.ts';
+import { registerGcPauses } from './http/gc-metrics.ts';
 import { createMetrics, type MetricsOptions } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
 import { registerServerGauges } from './http/server-metrics.ts';
@@ -231,6 +232,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const events = new StateLog({ logger, registry: metrics.registry, dependencies, ...opts.events }).start();
     closers.push(async () => events.stop());
     const memory = service.memory;
+    const stopGc = registerGcPauses(metrics.registry);
+    closers.push(async () => stopGc());
     new client.Gauge({ name: 'floodgate_memory_bytes', help: 'Bytes the memory tier holds (its accounted sizes), summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.set(memory?.size.bytes ?? 0); } });
     new client.Gauge({ name: 'floodgate_memory_entries', help: 'Entries the memory tier holds, summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.set(memory?.size.entries ?? 0); } });
     new client.Counter({ name: 'floodgate_memory_evictions_total', help: 'Entries the memory tier pushed out to stay within --cache-bytes.', registers: [metrics.registry], aggregator: 'sum', collect() { this.reset(); this.inc(memory?.evictions ?? 0); } });
