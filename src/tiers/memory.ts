@@ -64,6 +64,12 @@ const NEGATIVE_OVERHEAD = 340;
 /** The share of the tier's bytes that remembered 404s may take; the oldest go first beyond it. */
 export const NEGATIVE_SHARE = 0.1;
 const JITTER = 0.1; // ±10 % on every TTL so entries written together do not expire together
+/** A hot entry's LRU recency is refreshed at most this often (ms) on the fast path: eviction order is right to a second. */
+const TOUCH_EVERY_MS = 1000;
+/** The fast path's recency stamp for a clock time: never 0 (a new slot's). */
+function stampOf(now: number): number {
+  return (Math.floor(now / TOUCH_EVERY_MS) % 0xfffffffe) + 1;
+}
 
 /** V8 keeps a string of these characters at one byte each, else at two. */
 const LATIN1 = /^[\u0000-\u00ff]*$/;
@@ -128,8 +134,9 @@ export class MemoryTier {
   peekFresh(collection: string, key: string): Entry | undefined {
     const s = this.#store.find(collection, key);
     if (s >= 0) {
-      if (this.#now() >= this.#store.freshUntil(s)) return undefined;
-      this.#store.touch(s);
+      const now = this.#now();
+      if (now >= this.#store.freshUntil(s)) return undefined;
+      this.#store.touchAt(s, stampOf(now));
       return this.#entryAt(s, collection, key);
     }
     const miss = this.#misses.size === 0 ? undefined : this.#misses.get(cacheKeyOf(collection, key));
