@@ -31,7 +31,7 @@ export default tseslint.config(
     files: ['src/http/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['**/tiers/**', '**/store/**', '**/bus/**', '**/flood/**', '**/cli/**', '**/lab/**'], message: 'http/ speaks only the service\'s language: it imports content/ (and common/), never the tiers, the store, the buses or flood.' },
+        { group: ['**/tiers/**', '**/store/**', '**/bus/**', '**/origin/**', '**/flood/**', '**/cli/**', '**/lab/**'], message: 'http/ speaks only the service\'s language: it imports content/ (and common/), never the tiers, the store, the buses, the origin client or flood.' },
       ] }],
     },
   },
@@ -40,6 +40,16 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: ['**/http/**', '**/cli/**', '**/flood/**', '**/lab/**'], message: 'Dependencies point inward: content/ knows nothing of HTTP, the CLI or flood.' },
+        { group: ['**/origin/**'], message: 'content/ knows sources only by content/source.ts; the origin client is built by app.ts.' },
+      ] }],
+    },
+  },
+  {
+    // The origin client is a source (content/source.ts) like the store: it knows content/'s types, not the edge.
+    files: ['src/origin/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/http/**', '**/cli/**', '**/flood/**', '**/lab/**', '**/tiers/**', '**/store/**', '**/bus/**', '**/app.ts', '**/cluster*.ts'], message: 'origin/ is a source: it imports content/ (its types and rules) and libraries, nothing of the edge, the tiers or the store.' },
       ] }],
     },
   },

@@ -28,6 +28,9 @@ import { batchTimeoutMs, openStore, storeOptions } from './store/open.ts';
 import type { InvalidationBus } from './bus/bus.ts';
 import { openIpcBus, type IpcChannel } from './bus/ipc-bus.ts';
 import type { RedisTier } from './tiers/redis-tier.ts';
+import type { OriginDef } from './content/origin-options.ts';
+import { createOriginMetrics, type OriginMetrics } from './origin/metrics.ts';
+import { openOriginSource, type OriginSource } from './origin/source.ts';
 
 export interface App extends AsyncDisposable {
   readonly url: string;
@@ -123,6 +126,28 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({ level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
+/** The origin collections' sources, opened as the service asks for them, with their metrics. */
+function originSources(registry: () => Registry, logger: Logger) {
+  const opened = new Map<string, OriginSource>();
+  let metrics: OriginMetrics | undefined;
+  return {
+    opened,
+    open(def: CollectionDef & { origin: OriginDef }): OriginSource {
+      metrics ??= createOriginMetrics(registry());
+      const source = openOriginSource(def, { observer: metrics.observer(def.name, (msg, fields) => logger.warn(fields, msg)) });
+      metrics.watch(def.name, source);
+      opened.set(def.name, source);
+      return source;
+    },
+    /** An origin down at start is a warning: reads answer stale, the fallback or 503 until it answers. */
+    async warnUnreachable(): Promise<void> {
+      await Promise.all([...opened].map(async ([collection, source]) => {
+        if (!(await source.reachable())) logger.warn({ collection, origin: source.client.base }, 'the origin is not reachable at start; serving anyway (misses answer the fallback or 503 until it answers)');
+      }));
+    },
+  };
+}
+
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config);
   const closers: (() => Promise<void>)[] = [];
@@ -136,7 +161,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     }
   };
   try {
-    const collections = opts.collections ?? (await loadCollections(config.collections, config.ttl));
+    const collections = opts.collections ?? (await loadCollections(config.collections, config.ttl, { deadlineMs: config.deadline }));
     const store = await openStore(storeOptions(config, { migrate: opts.prepared !== true }));
     closers.push(() => store.close());
     if (opts.prepared !== true) {
@@ -165,6 +190,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       closers.push(() => bus?.close() ?? Promise.resolve());
     }
 
+    const origins = originSources(() => metrics.registry, logger);
     const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what), scrape: opts.scrape, unhandledRejections: opts.unhandledRejections });
     const service = new ContentService({
       store,
@@ -177,9 +203,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       bus,
       peers,
       observer: metrics,
+      openSource: (def) => (def.origin ? origins.open({ ...def, origin: def.origin }) : undefined),
     });
+    closers.push(() => service.close());
     await service.init();
-    closers.push(async () => service.close());
+    await origins.warnUnreachable();
     if (store.watch) {
       const stop = await store.watch((change) => service.applyStoreChange(change));
       closers.push(stop);
@@ -187,6 +215,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
     const readiness: Readiness = { store: { check: () => store.ping(), required: true } };
     if (l2) readiness.redis = { check: () => l2.ping(), required: false };
+    // An origin that fails makes the instance degraded, not unready: stale content and fallbacks still answer.
+    for (const [name, source] of origins.opened) readiness[`origin:${name}`] = { check: () => source.check(), required: false };
     const admission = new Admission({
       maxInFlight: config.maxInFlight,
       maxQueue: config.maxQueue,
@@ -219,7 +249,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     });
     if (config.warmup > 0) {
       const t0 = performance.now();
-      const records = await store.recentKeys(WARMUP_RECORDS);
+      // Only the store's own collections: a warm-up must not send requests to an origin.
+      const records = (await store.recentKeys(WARMUP_RECORDS)).filter((r) => service.source(r.collection).kind === 'store');
       const answered = await warmUp((h) => createServerFor(config, undefined, h), handler, { requests: config.warmup, paths: records.map((c) => readPath(c.collection, c.key)), authorization: authorization(readCredentials) });
       metrics.reset();
       const ms = Math.round(performance.now() - t0);

@@ -5,6 +5,9 @@ import { parseDurationMs } from '../common/duration.ts';
 import { collectionProblem } from './keys.ts';
 import { mediaTypeProblem } from './media-type.ts';
 import { DEFAULT_COLLECTION, DEFAULT_CONTENT_TYPE } from './record.ts';
+// --- origin collections (issue 12): their options live in origin-options.ts ---
+import { ORIGIN_KEYS, OriginOptionError, parseOrigin, type OriginDef } from './origin-options.ts';
+// --- end origin collections ---
 
 export interface CollectionDef {
   readonly name: string;
@@ -14,17 +17,28 @@ export interface CollectionDef {
   readonly fallback?: { readonly body: Buffer; readonly contentType: string };
   /** Read-only collection over the user's own table: one `$1` (PostgreSQL) or `?` (SQLite), one column. */
   readonly query?: string;
-  /** Content-Type of query results. */
+  /** Content-Type of query results (and of an origin's answers that name none). */
   readonly contentType: string;
   /** What a key that does not exist answers: 404 (default), or the fallback body (200, X-Fallback: missing). */
   readonly missing: 'not-found' | 'fallback';
+  // --- origin collections (issue 12) ---
+  /** Backed by an existing HTTP endpoint, which floodgate shields (src/origin/). */
+  readonly origin?: OriginDef;
+  // --- end origin collections ---
 }
+
+/** What validating a collection needs to know of the server's configuration. */
+export interface CollectionLimits {
+  /** The read deadline (--deadline), ms: an origin's timeout must be under it. */
+  readonly deadlineMs: number;
+}
+const DEFAULT_LIMITS: CollectionLimits = { deadlineMs: 1000 };
 
 export class CollectionsError extends Error {
   override readonly name = 'CollectionsError';
 }
 
-const ALLOWED = new Set(['ttl', 'fallback', 'fallbackContentType', 'query', 'contentType', 'missing']);
+const ALLOWED = new Set<string>(['ttl', 'fallback', 'fallbackContentType', 'query', 'contentType', 'missing', ...ORIGIN_KEYS]);
 const MISSING = ['not-found', 'fallback'] as const;
 
 function parseTtl(where: string, v: unknown): number {
@@ -44,7 +58,7 @@ function parseTtl(where: string, v: unknown): number {
  * Parses a collections document: `{ "collections": { "<name>": { "ttl": "60s", "fallback": "…",
  * "fallbackContentType": "…", "query": "SELECT …", "contentType": "…", "missing": "fallback" } } }`. Unknown keys are errors.
  */
-export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'collections'): Map<string, CollectionDef> {
+export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'collections', limits: CollectionLimits = DEFAULT_LIMITS): Map<string, CollectionDef> {
   const out = new Map<string, CollectionDef>();
   out.set(DEFAULT_COLLECTION, { name: DEFAULT_COLLECTION, ttlMs: defaultTtlMs, contentType: DEFAULT_CONTENT_TYPE, missing: 'not-found' });
   if (doc === undefined) return out;
@@ -78,6 +92,15 @@ export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'c
     const missing = str('missing') ?? 'not-found';
     if (!(MISSING as readonly string[]).includes(missing)) throw new CollectionsError(`${where}.missing: expected "not-found" (404, the default) or "fallback", got ${JSON.stringify(missing)}`);
     if (missing === 'fallback' && fallback === undefined) throw new CollectionsError(`${where}.missing: "fallback" answers a missing key with the fallback body: give one ("fallback": "…")`);
+    // --- origin collections (issue 12) ---
+    let origin: OriginDef | undefined;
+    try {
+      origin = parseOrigin(where, def, limits.deadlineMs);
+    } catch (err) {
+      if (err instanceof OriginOptionError) throw new CollectionsError(err.message);
+      throw err;
+    }
+    // --- end origin collections ---
     out.set(name, {
       missing: missing as CollectionDef['missing'],
       name,
@@ -85,13 +108,14 @@ export function parseCollections(doc: unknown, defaultTtlMs: number, source = 'c
       contentType,
       ...(fallback === undefined ? {} : { fallback: { body: Buffer.from(fallback), contentType: fallbackContentType ?? contentType } }),
       ...(query === undefined ? {} : { query }),
+      ...(origin === undefined ? {} : { origin }),
     });
   }
   return out;
 }
 
-export async function loadCollections(file: string, defaultTtlMs: number): Promise<Map<string, CollectionDef>> {
-  if (file === '') return parseCollections(undefined, defaultTtlMs);
+export async function loadCollections(file: string, defaultTtlMs: number, limits: CollectionLimits = DEFAULT_LIMITS): Promise<Map<string, CollectionDef>> {
+  if (file === '') return parseCollections(undefined, defaultTtlMs, 'collections', limits);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -104,5 +128,5 @@ export async function loadCollections(file: string, defaultTtlMs: number): Promi
   } catch (err) {
     throw new CollectionsError(`collections file ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseCollections(doc, defaultTtlMs, file);
+  return parseCollections(doc, defaultTtlMs, file, limits);
 }

@@ -14,6 +14,24 @@ export interface ContentRecord {
   readonly version: number;
   /** Milliseconds since the epoch, from the store. */
   readonly updatedAt: number;
+  /** Set by a source that decides its own freshness (an origin's Cache-Control); else the collection's TTL applies. */
+  readonly freshness?: Freshness;
+}
+
+/**
+ * Freshness a source gave one record, overriding the collection's TTL and the stale windows (docs/origins.md
+ * says which Cache-Control directives map to which field). Not kept in Redis: a record read from Redis has the
+ * collection's freshness again.
+ */
+export interface Freshness {
+  /** Fresh for this long after it was read, ms (max-age / s-maxage); 0 = stale at once. */
+  readonly ttlMs: number;
+  /** Served stale while one background load refreshes it, this long after its freshness, ms (stale-while-revalidate). */
+  readonly staleMs?: number;
+  /** Served stale while its source fails, this long after its freshness, ms (stale-if-error). */
+  readonly staleIfErrorMs?: number;
+  /** Not kept by any cache (no-store): only the reads waiting on this load get it. */
+  readonly noStore?: boolean;
 }
 
 /** What a writer hands to the store; the store assigns version and updatedAt. */

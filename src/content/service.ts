@@ -1,15 +1,17 @@
-// ContentService: the domain's front door. A read walks the tiers (memory → Redis → store) and fills the
-// tiers above on the way back; a write goes to the store first, then (after commit) to the tiers, then out
-// to every other instance as an invalidation. Nothing here knows about HTTP.
+// ContentService: the domain's front door. A read walks the tiers (memory → Redis → the collection's source:
+// the store, a SQL query or an HTTP origin, all behind source.ts) and fills the tiers above on the way back; a
+// write goes to the store first, then (after commit) to the tiers, then out to every other instance as an
+// invalidation; a purge drops cached copies everywhere. Nothing here knows about HTTP.
 import type { CollectionDef } from './collections.ts';
 import type { Change, ContentRecord, ContentWrite } from './record.ts';
-import type { QueryReader } from '../store/collection-query.ts';
 import type { Store } from '../store/store.ts';
 import type { InvalidationBus } from '../bus/bus.ts';
 import type { RedisTier } from '../tiers/redis-tier.ts';
 import { MemoryTier } from '../tiers/memory.ts';
 import { uncached, type CachedContent, type ReadResult } from './read-result.ts';
 import { L2Repair } from './l2-repair.ts';
+import type { Source } from './source.ts';
+import { querySource, storeSource, timer, type Timed } from './sources.ts';
 
 /** Counts what the service does; implemented by the metrics module, so content/ needs no metrics library. */
 export interface ContentObserver {
@@ -41,6 +43,8 @@ export interface ContentServiceOptions {
    */
   peers?: InvalidationBus | undefined;
   observer: ContentObserver;
+  /** Builds the source of a collection that is neither the store nor a SQL query (an origin); app.ts knows how. */
+  openSource?: (def: CollectionDef) => Source | undefined;
   now?: () => number;
 }
 
@@ -56,7 +60,10 @@ export class ContentService {
   readonly #bus: InvalidationBus | undefined;
   readonly #peers: InvalidationBus | undefined;
   readonly #obs: ContentObserver;
-  readonly #queries = new Map<string, QueryReader>();
+  readonly #sources = new Map<string, Source>();
+  readonly #storeSource: Source;
+  readonly #openSource: ((def: CollectionDef) => Source | undefined) | undefined;
+  readonly #timed: Timed;
   readonly #now: () => number;
   /** Whether Redis may be read, and its repair after an outage (l2-repair.ts); undefined without Redis. */
   readonly #repair: L2Repair | undefined;
@@ -74,12 +81,15 @@ export class ContentService {
     this.#peers = opts.peers;
     this.#obs = opts.observer;
     this.#now = opts.now ?? Date.now;
+    this.#timed = timer(this.#obs);
+    this.#storeSource = storeSource(this.#store, this.#timed);
+    this.#openSource = opts.openSource;
     const memOpts = {
       maxBytes: opts.cacheBytes,
       ttlMs: (c: string) => this.ttlMs(c),
       staleMs: opts.staleMs,
       negativeTtlMs: opts.negativeTtlMs,
-      load: (c: string, k: string) => this.#load(c, k),
+      load: (c: string, k: string, headers?: unknown) => this.#load(c, k, headers as SourceHeaders),
       now: this.#now,
     };
     this.#memory = opts.cacheBytes > 0 ? new MemoryTier(memOpts) : undefined;
@@ -109,20 +119,21 @@ export class ContentService {
     });
   }
 
-  /** Prepares the read-only SQL collections; a bad query fails here, at start, not at the first request. */
+  /** Opens every collection's source; a bad SQL query fails here, at start, not at the first request. */
   async init(): Promise<void> {
     this.#startVersion = await this.#store.maxVersion();
     this.#repair?.start(this.#startVersion);
     for (const def of this.#collections.values()) {
-      if (def.query === undefined) continue;
-      if (!this.#store.prepareQuery) throw new Error(`collection ${def.name}: the ${this.#store.kind} store cannot serve SQL collections`);
-      try {
-        this.#queries.set(def.name, await this.#store.prepareQuery(def.query));
-      } catch (err) {
-        if (err instanceof Error) err.message = `collection ${def.name}: ${err.message}`;
-        throw err;
-      }
+      const opened = this.#openSource?.(def);
+      if (opened) this.#sources.set(def.name, opened);
+      else if (def.query !== undefined) this.#sources.set(def.name, await querySource(this.#store, { ...def, query: def.query }, this.#timed, this.#now));
     }
+  }
+
+
+  /** The source of a collection: its own, else the store. */
+  source(collection: string): Source {
+    return this.#sources.get(collection) ?? this.#storeSource;
   }
 
   get store(): Store {
@@ -143,9 +154,13 @@ export class ContentService {
     return this.#repair;
   }
 
-  /** Stops the background work (a pending Redis repair); the store and tiers are closed by their owner. */
-  close(): void {
+  /**
+   * Stops the background work (a pending Redis repair) and closes the sources that hold something of their own
+   * (an origin's connection pool); the store and tiers are closed by their owner.
+   */
+  async close(): Promise<void> {
     this.#repair?.close();
+    await Promise.all([...this.#sources.values()].map((s) => s.close?.() ?? Promise.resolve()));
   }
 
   collection(name: string): CollectionDef | undefined {
@@ -166,10 +181,26 @@ export class ContentService {
     return this.#memory?.peekAny(collection, key);
   }
 
-  /** A full read: memory (single-flight), else Redis, else store. Rejects when nothing can answer. */
-  async get(collection: string, key: string): Promise<ReadResult> {
-    if (this.#memory) return this.#memory.lookup(collection, key);
-    return { entry: uncached(await this.#load(collection, key)), outcome: 'miss' };
+  /**
+   * A full read: memory (single-flight), else Redis, else the source. Rejects when nothing can answer.
+   * `headers` are the request headers the collection's source forwards (source(c).forwardHeaders).
+   */
+  async get(collection: string, key: string, headers?: SourceHeaders): Promise<ReadResult> {
+    if (this.#memory) return this.#memory.lookup(collection, key, headers);
+    return { entry: uncached(await this.#load(collection, key, headers)), outcome: 'miss' };
+  }
+
+  /**
+   * Drops keys of a read-only collection from memory and Redis here, and (through the bus) on every other
+   * instance; the source is not asked. The next read loads each key again. The purge carries a version newer
+   * than anything read so far, so a copy of the old content cannot come back from Redis or a late invalidation.
+   */
+  async purge(collection: string, keys: readonly string[]): Promise<number> {
+    const version = this.#now() + 1;
+    const changes = keys.map((key): Change => ({ collection, key, version, deleted: false }));
+    for (const c of changes) this.#memory?.apply(c);
+    await Promise.all(changes.map((c) => this.#afterCommit(c, undefined)));
+    return changes.length;
   }
 
   async put(write: ContentWrite): Promise<ContentRecord> {
@@ -228,7 +259,7 @@ export class ContentService {
     let reached = true;
     if (l2) {
       try {
-        if (record) await l2.set(record, Math.ceil(this.ttlMs(record.collection) / 1000));
+        if (record) await l2.set(record, this.#redisTtlSeconds(record));
         else await l2.invalidate(change);
         this.#repair?.reached(change.version);
       } catch (err) {
@@ -249,7 +280,7 @@ export class ContentService {
     if (!reached && this.#peers) await this.#peers.publish(change).catch((err: unknown) => this.#obs.backgroundError('invalidation publish to peers', err));
   }
 
-  async #load(collection: string, key: string): Promise<ContentRecord | undefined> {
+  async #load(collection: string, key: string, headers: SourceHeaders | undefined): Promise<ContentRecord | undefined> {
     const l2 = this.#l2;
     if (l2) {
       if (this.#repair?.usable() === false) this.#obs.redis('skipped');
@@ -263,24 +294,27 @@ export class ContentService {
         }
       }
     }
-    const record = await this.#fromStore(collection, key);
-    if (record && l2?.healthy) {
-      l2.set(record, Math.ceil(this.ttlMs(collection) / 1000)).catch((err: unknown) => this.#obs.backgroundError('redis fill', err));
-    }
+    const record = await this.source(collection).read(collection, key, { headers, late: (r) => this.#fillLate(r) });
+    if (record) this.#fillRedis(record);
     return record;
   }
 
-  /**
-   * The store's record, or a SQL collection's row. A row has no version of its own: it takes the time it was
-   * read, so a later read replaces an earlier one in Redis (whose guard keeps only newer versions).
-   */
-  async #fromStore(collection: string, key: string): Promise<ContentRecord | undefined> {
-    const query = this.#queries.get(collection);
-    if (!query) return this.#timed('get', () => this.#store.get(collection, key));
-    const body = await this.#timed('query', () => query(key));
-    if (body === undefined) return undefined;
-    const now = this.#now();
-    return { collection, key, body, contentType: this.#collections.get(collection)?.contentType ?? 'application/octet-stream', version: now, updatedAt: now };
+  #fillRedis(record: ContentRecord): void {
+    const l2 = this.#l2;
+    if (!l2?.healthy || record.freshness?.noStore === true) return;
+    l2.set(record, this.#redisTtlSeconds(record)).catch((err: unknown) => this.#obs.backgroundError('redis fill', err));
+  }
+
+  /** An origin's answer that came after the read gave up on it: the next read finds it in memory and Redis. */
+  #fillLate(record: ContentRecord): void {
+    if (record.freshness?.noStore === true) return;
+    this.#memory?.set(record);
+    this.#fillRedis(record);
+  }
+
+  /** Redis keeps a record for its freshness (the collection's TTL, or what the source said). */
+  #redisTtlSeconds(record: ContentRecord): number {
+    return Math.ceil((record.freshness?.ttlMs ?? this.ttlMs(record.collection)) / 1000);
   }
 
   /**
@@ -305,20 +339,10 @@ export class ContentService {
   }
 
   #writable(collection: string): void {
-    if (this.#collections.get(collection)?.query !== undefined) {
-      throw new ReadOnlyCollectionError(`collection ${collection} is a read-only SQL collection`);
-    }
-  }
-
-  async #timed<T>(op: StoreOp, fn: () => Promise<T>): Promise<T> {
-    const t0 = performance.now();
-    try {
-      const out = await fn();
-      this.#obs.store(op, (performance.now() - t0) / 1000, true);
-      return out;
-    } catch (err) {
-      this.#obs.store(op, (performance.now() - t0) / 1000, false);
-      throw err;
-    }
+    const source = this.source(collection);
+    if (!source.writable) throw new ReadOnlyCollectionError(`collection ${collection} is ${source.describe}`);
   }
 }
+
+/** Request headers handed to a source that forwards them (lower-case names). */
+export type SourceHeaders = Readonly<Record<string, string>>;

@@ -9,8 +9,8 @@
 // The clock is injected; the sweep runs on an unref()ed timer, or by hand in tests.
 
 /** Why a read was not answered with its content: the label of the degraded-answer metric. */
-export type ShedReason = 'deadline' | 'queue-full' | 'event-loop' | 'memory' | 'store-error';
-export const SHED_REASONS: readonly ShedReason[] = ['deadline', 'queue-full', 'event-loop', 'memory', 'store-error'];
+export type ShedReason = 'deadline' | 'queue-full' | 'event-loop' | 'memory' | 'store-error' | 'origin-error';
+export const SHED_REASONS: readonly ShedReason[] = ['deadline', 'queue-full', 'event-loop', 'memory', 'store-error', 'origin-error'];
 
 export interface AdmissionOptions {
   maxInFlight: number;

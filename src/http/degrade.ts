@@ -14,7 +14,7 @@ import { JSON_TYPE } from './respond.ts';
 type Answer = 'stale' | 'fallback' | 'refused';
 const ANSWERS: readonly Answer[] = ['stale', 'fallback', 'refused'];
 
-const REFUSALS: Record<Exclude<ShedReason, 'store-error'>, { code: ErrorCode; message: string }> = {
+const REFUSALS: Record<Exclude<ShedReason, 'store-error' | 'origin-error'>, { code: ErrorCode; message: string }> = {
   deadline: { code: 'FG_ERR_DEADLINE', message: 'The content could not be produced within the deadline; retry later.' },
   'queue-full': { code: 'FG_ERR_OVERLOADED', message: 'The server is overloaded (too many reads waiting on the store); retry later.' },
   'event-loop': { code: 'FG_ERR_OVERLOADED', message: 'The server is overloaded (its event loop is behind or has no idle time left); retry later.' },
@@ -23,8 +23,8 @@ const REFUSALS: Record<Exclude<ShedReason, 'store-error'>, { code: ErrorCode; me
 
 export interface Degrade {
   /**
-   * Answers a read degraded; `error` is the store's failure for 'store-error' (answered when no stale content
-   * or fallback exists). Returns the status sent.
+   * Answers a read degraded; `error` is the source's failure for 'store-error' / 'origin-error' (answered when
+   * no stale content or fallback exists). Returns the status sent.
    */
   (req: IncomingMessage, res: ServerResponse, collection: string, key: string, reason: ShedReason, error?: HttpError): number;
 }
@@ -40,7 +40,7 @@ export function createDegrade(deps: DegradeDeps): Degrade {
   const { service } = deps;
   const counter = new client.Counter({
     name: 'floodgate_degraded_total',
-    help: 'Reads answered without fresh content, by answer (stale, fallback, refused = 503) and reason (deadline, queue-full, event-loop, memory, store-error).',
+    help: 'Reads answered without fresh content, by answer (stale, fallback, refused = 503) and reason (deadline, queue-full, event-loop, memory, store-error, origin-error).',
     labelNames: ['answer', 'reason'],
     registers: [deps.registry],
     // Every series is there from the start, at zero (also after the reset that follows the warm-up), so that

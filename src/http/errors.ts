@@ -10,13 +10,15 @@ export const ERRORS = {
   FG_ERR_NOT_FOUND: { status: 404, message: 'No content for this key.' },
   FG_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
   FG_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed on this route.' },
-  FG_ERR_READ_ONLY_COLLECTION: { status: 405, message: 'This collection is read-only (served from SQL).' },
+  FG_ERR_READ_ONLY_COLLECTION: { status: 405, message: 'This collection is read-only (served from SQL or an origin).' },
   FG_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   FG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported Content-Type.' },
   FG_ERR_INTERNAL: { status: 500, message: 'Internal error.' },
   FG_ERR_OVERLOADED: { status: 503, message: 'The server is overloaded; retry later.' },
   FG_ERR_STORE_UNAVAILABLE: { status: 503, message: 'The store is unreachable; retry later.' },
   FG_ERR_STORE_TIMEOUT: { status: 503, message: 'The store did not answer in time; retry later.' },
+  FG_ERR_ORIGIN_UNAVAILABLE: { status: 503, message: 'The origin failed and no stale content or fallback exists; retry later.' },
+  FG_ERR_ORIGIN_TIMEOUT: { status: 503, message: 'The origin did not answer in time and no stale content or fallback exists; retry later.' },
   FG_ERR_DEADLINE: { status: 503, message: 'The content could not be produced within the deadline.' },
   FG_ERR_METRICS_UNAVAILABLE: { status: 503, message: 'The metrics of every worker could not be gathered; retry.' },
 } as const;
@@ -54,6 +56,8 @@ export function toHttpError(err: unknown): { error: HttpError; internal: boolean
   const name = (err as { name?: unknown } | null)?.name;
   if (code === 'FG_STORE_UNAVAILABLE') return { error: new HttpError('FG_ERR_STORE_UNAVAILABLE', undefined, { 'Retry-After': RETRY_AFTER_S }), internal: false };
   if (code === 'FG_STORE_TIMEOUT') return { error: new HttpError('FG_ERR_STORE_TIMEOUT', undefined, { 'Retry-After': RETRY_AFTER_S }), internal: false };
+  if (code === 'FG_ORIGIN_UNAVAILABLE') return { error: new HttpError('FG_ERR_ORIGIN_UNAVAILABLE', `${(err as Error).message}; no stale content or fallback exists, retry later.`, { 'Retry-After': RETRY_AFTER_S }), internal: false };
+  if (code === 'FG_ORIGIN_TIMEOUT') return { error: new HttpError('FG_ERR_ORIGIN_TIMEOUT', `${(err as Error).message}; no stale content or fallback exists, retry later.`, { 'Retry-After': RETRY_AFTER_S }), internal: false };
   if (name === 'ReadOnlyCollectionError') return { error: new HttpError('FG_ERR_READ_ONLY_COLLECTION', (err as Error).message), internal: false };
   return { error: new HttpError('FG_ERR_INTERNAL'), internal: true };
 }

@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { CachedContent, Outcome } from '../content/read-result.ts';
-import type { ContentService } from '../content/service.ts';
+import type { ContentRecord } from '../content/record.ts';
+import type { ContentService, SourceHeaders } from '../content/service.ts';
 import type { Admission, Ticket } from './admission.ts';
 import type { Credentials } from './auth.ts';
 import { createDegrade } from './degrade.ts';
@@ -38,7 +39,10 @@ const NOT_FOUND_BODY = errorBody('FG_ERR_NOT_FOUND');
 export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
   const { service, metrics, logger } = deps;
   const cacheControl = new Map<string, string>();
-  const cacheControlOf = (collection: string): string => {
+  const cacheControlOf = (collection: string, record?: ContentRecord): string => {
+    // An origin's own freshness (its Cache-Control) is passed on; the collection's TTL otherwise.
+    const f = record?.freshness;
+    if (f !== undefined) return f.noStore === true ? 'no-store' : `max-age=${Math.round(f.ttlMs / 1000)}`;
     let v = cacheControl.get(collection);
     if (v === undefined) {
       v = `max-age=${Math.round(service.ttlMs(collection) / 1000)}`;
@@ -64,7 +68,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
       res.end(req.method === 'HEAD' ? undefined : NOT_FOUND_BODY);
       return 404;
     }
-    const cc = cacheControlOf(collection);
+    const cc = cacheControlOf(collection, record);
     if (rawHeader(req.rawHeaders, 'if-none-match') === entry.etag) {
       res.writeHead(304, ['ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
       res.end();
@@ -72,7 +76,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     }
     if ((outcome === 'stale' || outcome === 'error-stale') && entry.freshUntil !== undefined) {
       // Served past its TTL: Age says how old it is (loaded at freshUntil - TTL), as an HTTP cache would.
-      const age = String(Math.max(0, Math.floor((Date.now() - entry.freshUntil + service.ttlMs(collection)) / 1000)));
+      const age = String(Math.max(0, Math.floor((Date.now() - entry.freshUntil + (record.freshness?.ttlMs ?? service.ttlMs(collection))) / 1000)));
       res.writeHead(200, ['Content-Type', record.contentType, 'Content-Length', String(record.body.length), 'ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome, 'Age', age]);
     } else res.writeHead(200, ['Content-Type', record.contentType, 'Content-Length', String(record.body.length), 'ETag', entry.etag, 'Cache-Control', cc, 'X-Cache', outcome]);
     res.end(req.method === 'HEAD' ? undefined : record.body);
@@ -116,7 +120,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     const ticket: Ticket = deps.admission.submit(
       t0,
       () => {
-        service.get(collection, key).then(
+        service.get(collection, key, forwarded(req, service.source(collection).forwardHeaders)).then(
           (lookup) => {
             deps.admission.done(ticket);
             deps.pressure.missAnswered(performance.now() - t0);
@@ -128,6 +132,8 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
             const { error } = toHttpError(err);
             if (error.code === 'FG_ERR_STORE_TIMEOUT' || error.code === 'FG_ERR_STORE_UNAVAILABLE') {
               finish(route, degrade(req, res, collection, key, 'store-error', error), t0, req, res);
+            } else if (error.code === 'FG_ERR_ORIGIN_TIMEOUT' || error.code === 'FG_ERR_ORIGIN_UNAVAILABLE') {
+              finish(route, degrade(req, res, collection, key, 'origin-error', error), t0, req, res);
             } else fail(res, route, t0, req, err);
           },
         ).catch((err: unknown) => {
@@ -146,6 +152,17 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
   });
   registerOverloadGauges(metrics.registry, deps.admission, deps.pressure);
   return read;
+}
+
+/** The request headers a source forwards (an origin's forwardHeaders); undefined for most collections. */
+function forwarded(req: IncomingMessage, names: readonly string[]): SourceHeaders | undefined {
+  if (names.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const v = rawHeader(req.rawHeaders, name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
 }
 
 /**

@@ -13,7 +13,7 @@ import { createRead, rawHeader, type ReadDeps } from './read.ts';
 import { readiness, type Readiness } from './readiness.ts';
 import { sendError, sendJson } from './respond.ts';
 import { allow, decode, queryParam } from './url.ts';
-import { handleWrite, handleBulk, type WriteDeps } from './writes.ts';
+import { handleWrite, handleBulk, handlePurge, type WriteDeps } from './writes.ts';
 
 export type { Readiness } from './readiness.ts';
 
@@ -96,6 +96,11 @@ export function createHandler(deps: RouteDeps): Handler {
         if (key === '_bulk' && method === 'POST') {
           route = 'bulk';
           handleBulk(req, res, deps, collection).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
+          return;
+        }
+        if (key === '_purge' && method === 'POST') {
+          route = 'write';
+          handlePurge(req, res, deps, collection).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
           return;
         }
         const problem = keyProblem(key);

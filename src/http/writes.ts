@@ -1,9 +1,11 @@
-// The write API: PUT/DELETE /v1/content/:collection/:key and POST /v1/content/:collection/_bulk (NDJSON).
+// The write API: PUT/DELETE /v1/content/:collection/:key, POST /v1/content/:collection/_bulk (NDJSON), and
+// purges of read-only collections (DELETE of an origin collection's key, POST /v1/content/:collection/_purge).
 // Guarded by the admin bearer token; bodies are bounded; a bad bulk line is reported, the rest imported; a
 // bulk that fails part-way answers how many records its committed batches hold.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { BulkError, loadNdjson } from '../content/bulk.ts';
+import { keyProblem } from '../content/keys.ts';
 import { mediaTypeProblem } from '../content/media-type.ts';
 import { DEFAULT_CONTENT_TYPE } from '../content/record.ts';
 import type { ContentService } from '../content/service.ts';
@@ -82,7 +84,12 @@ export async function handleWrite(req: IncomingMessage, res: ServerResponse, dep
     sendJson(res, status, { collection, key, version: record.version, bytes: body.length, contentType });
     return status;
   }
-  // DELETE (the router allowed nothing else)
+  // DELETE (the router allowed nothing else). On an origin collection: a purge (the origin is not asked).
+  if (deps.service.source(collection).onDelete === 'purge') {
+    await deps.service.purge(collection, [key]);
+    sendJson(res, 200, { collection, key, purged: true });
+    return 200;
+  }
   const change = await deps.service.delete(collection, key);
   if (!change) throw new HttpError('FG_ERR_NOT_FOUND', `No content for key ${JSON.stringify(key)} in collection ${collection}.`);
   sendJson(res, 200, { collection, key, deleted: true, version: change.version });
@@ -121,6 +128,39 @@ export async function handleBulk(req: IncomingMessage, res: ServerResponse, deps
     return 400;
   }
   sendJson(res, 200, { imported, failed, errors });
+  return 200;
+}
+
+/** Keys one _purge takes at most. */
+export const MAX_PURGE_KEYS = 10_000;
+
+/**
+ * POST /v1/content/:collection/_purge with {"keys": ["a", "b"]}: drops the keys of a read-only collection (an
+ * origin or a SQL query) from memory and Redis on every instance. The store's own collections are kept right by
+ * their writes, so they refuse it (405).
+ */
+export async function handlePurge(req: IncomingMessage, res: ServerResponse, deps: WriteDeps, collection: string): Promise<number> {
+  authorize(req, deps);
+  const source = deps.service.source(collection);
+  if (source.kind === 'store') throw new HttpError('FG_ERR_METHOD_NOT_ALLOWED', `collection ${collection} is kept by its writes; _purge is for origin and SQL collections.`, { Allow: 'POST' });
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') throw new HttpError('FG_ERR_UNSUPPORTED_MEDIA_TYPE', 'A _purge body is JSON: Content-Type: application/json, {"keys": ["a", "b"]}.');
+  const body = await readBody(req, deps.limits.bodyLimit);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError('FG_ERR_BAD_REQUEST', 'The _purge body is not valid JSON; expected {"keys": ["a", "b"]}.');
+  }
+  const keys = (doc as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new HttpError('FG_ERR_BAD_REQUEST', 'Expected {"keys": ["a", "b"]} with at least one key.');
+  if (keys.length > MAX_PURGE_KEYS) throw new HttpError('FG_ERR_BAD_REQUEST', `At most ${MAX_PURGE_KEYS} keys per _purge (got ${keys.length}).`);
+  for (const [i, k] of keys.entries()) {
+    const problem = typeof k === 'string' ? keyProblem(k) : 'the key is not a string';
+    if (problem) throw new HttpError('FG_ERR_INVALID_KEY', `keys[${i}]: ${problem}; nothing was purged.`);
+  }
+  const purged = await deps.service.purge(collection, [...new Set(keys as string[])]);
+  sendJson(res, 200, { collection, purged });
   return 200;
 }
 

@@ -3,11 +3,12 @@
 // served while one background load refreshes it (stale-while-revalidate) or while the lower tiers fail
 // (stale-if-error). Entries live in compact form (compact.ts: typed arrays and slab chunks, no object per
 // entry, so a million entries cost the garbage collector nothing to walk); a lookup materializes the one it
-// answers. 404s are remembered briefly (negative caching), within a share of the tier of their own, so that
+// answers. A record may carry its own freshness (an origin's Cache-Control: its stale-while-revalidate and
+// stale-if-error windows, kept beside the compact form for the few entries that have one). 404s are remembered briefly (negative caching), within a share of the tier of their own, so that
 // misses for ids that do not exist cannot push real content out. Loads are single-flight: however many
 // concurrent lookups arrive for one cold key, one load runs and the rest wait on it.
 import { etagNumberOf, etagText, type CachedContent, type ReadResult } from '../content/read-result.ts';
-import { DEFAULT_COLLECTION, type Change, type ContentRecord } from '../content/record.ts';
+import { DEFAULT_COLLECTION, type Change, type ContentRecord, type Freshness } from '../content/record.ts';
 import { CompactStore } from './compact.ts';
 
 /** A cached record (or a remembered 404 or deletion, record undefined) and its freshness. */
@@ -15,8 +16,10 @@ export interface Entry extends CachedContent {
   readonly version: number;
   /** Clock time until which the entry is fresh. */
   readonly freshUntil: number;
-  /** Clock time after which it is not served at all (the end of its stale window). */
+  /** Clock time after which it is not served while revalidating (the end of its stale-while-revalidate window). */
   readonly expiresAt: number;
+  /** Clock time after which it is not served at all, not even while the load fails (stale-if-error); ≥ expiresAt. */
+  readonly errorUntil: number;
   /** Bytes the tier accounts for it. */
   readonly size: number;
   /** Set when a refresh of this (stale) entry failed: it is then served as error-stale. */
@@ -27,8 +30,12 @@ export interface Lookup extends ReadResult {
   readonly entry: Entry;
 }
 
-/** Loads one key from the tiers below (L2, then the store); undefined = it does not exist. */
-export type Loader = (collection: string, key: string) => Promise<ContentRecord | undefined>;
+/**
+ * Loads one key from the tiers below (L2, then the source); undefined = it does not exist. `context` is what the
+ * lookup that started the load passed (the request headers an origin is sent); `background` is true for the
+ * refresh of a stale entry being served meanwhile (nobody waits on it).
+ */
+export type Loader = (collection: string, key: string, context?: unknown, background?: boolean) => Promise<ContentRecord | undefined>;
 
 export interface MemoryTierOptions {
   maxBytes: number;
@@ -103,6 +110,8 @@ export class MemoryTier {
   readonly #missCap: number;
   readonly #maxBytes: number;
   #evictions = 0;
+  /** The stale windows of entries whose record set its own freshness (Freshness), by cache key; most have none. */
+  readonly #windows = new Map<string, { readonly freshness: Freshness; readonly staleMs: number; readonly errorMs: number }>();
   readonly #opts: MemoryTierOptions;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -144,7 +153,7 @@ export class MemoryTier {
   }
 
   /** The full lookup: fresh hit, stale (refresh started), or a single-flight load. Rejects if the load fails with nothing to serve. */
-  async lookup(collection: string, key: string): Promise<Lookup> {
+  async lookup(collection: string, key: string, context?: unknown): Promise<Lookup> {
     const ck = cacheKeyOf(collection, key);
     for (let attempt = 0; ; attempt++) {
       const s = this.#store.find(collection, key);
@@ -153,8 +162,8 @@ export class MemoryTier {
         const now = this.#now();
         const fresh = this.#store.freshUntil(s);
         if (now < fresh) return { entry: this.#entryAt(s, collection, key), outcome: 'hit' };
-        if (now < fresh + (this.#store.negative(s) ? 0 : this.#opts.staleMs)) {
-          this.#flight(ck, collection, key, true).promise.catch(() => undefined);
+        if (now < fresh + (this.#store.negative(s) ? 0 : this.#staleMs(ck))) {
+          this.#flight(ck, collection, key, true, context).promise.catch(() => undefined);
           const entry = this.#entryAt(s, collection, key);
           return { entry, outcome: entry.failed ? 'error-stale' : 'stale' };
         }
@@ -164,11 +173,16 @@ export class MemoryTier {
       }
       // Cold, or past its stale window: load, and wait. Concurrent lookups join the same load.
       const joined = this.#flights.get(ck);
-      const flight = joined ?? this.#flight(ck, collection, key);
+      const flight = joined ?? this.#flight(ck, collection, key, false, context);
       try {
         const entry = await flight.promise;
         if (!flight.aborted || attempt >= 3) return { entry, outcome: joined ? 'coalesced' : 'miss' };
       } catch (err) {
+        // Past its stale-while-revalidate window but inside its stale-if-error one: the failed load serves it.
+        if (!flight.aborted) {
+          const e = this.peekAny(collection, key);
+          if (e?.record !== undefined) return { entry: e, outcome: 'error-stale' };
+        }
         if (!flight.aborted || attempt >= 3) throw err;
       }
       // A write or an invalidation landed while the load was in flight and replaced it: read again.
@@ -181,7 +195,7 @@ export class MemoryTier {
     if (s >= 0) {
       this.#store.touch(s);
       const e = this.#entryAt(s, collection, key);
-      return this.#now() < e.expiresAt ? e : undefined;
+      return this.#now() < e.errorUntil ? e : undefined;
     }
     const miss = this.#misses.get(cacheKeyOf(collection, key));
     return miss !== undefined && this.#now() < miss.expiresAt ? miss : undefined;
@@ -209,7 +223,7 @@ export class MemoryTier {
       const freshUntil = this.#now() + this.#opts.negativeTtlMs;
       this.#insert(change.collection, change.key, { version: change.version, freshUntil, updatedAt: 0, etag: 0, contentType: '', body: undefined });
     } else if (s >= 0) {
-      this.#store.remove(s);
+      this.#remove(s, ck);
     }
     return true;
   }
@@ -218,6 +232,7 @@ export class MemoryTier {
     for (const f of this.#flights.values()) f.aborted = true;
     this.#flights.clear();
     this.#store.clear();
+    this.#windows.clear();
     this.#misses.clear();
     this.#missBytes = 0;
   }
@@ -227,7 +242,7 @@ export class MemoryTier {
    * background refresh (`later`) starts its load on the next turn of the event loop: the lookup that asked
    * for it, and those right behind it, are answered stale first.
    */
-  #flight(ck: string, collection: string, key: string, later = false): Flight {
+  #flight(ck: string, collection: string, key: string, later = false, context?: unknown): Flight {
     const running = this.#flights.get(ck);
     if (running !== undefined) return running;
     const flight: { promise: Promise<Entry>; aborted: boolean } = { promise: Promise.resolve() as unknown as Promise<Entry>, aborted: false };
@@ -239,7 +254,7 @@ export class MemoryTier {
       let record: ContentRecord | undefined;
       try {
         if (later) await new Promise((resolve) => setImmediate(resolve));
-        record = await this.#opts.load(ownCollection, ownKey);
+        record = await this.#opts.load(ownCollection, ownKey, context, later);
       } catch (err) {
         if (!flight.aborted) {
           this.#flights.delete(own);
@@ -252,9 +267,10 @@ export class MemoryTier {
       if (flight.aborted) return record === undefined ? this.#missEntry(0) : this.#entryOf(record);
       this.#flights.delete(own);
       this.#forgetMiss(own);
-      if (record !== undefined) return this.#put(record, ownCollection, ownKey);
+      // no-store: only the lookups waiting on this load get it; nothing is kept.
+      if (record !== undefined) return record.freshness?.noStore === true ? this.#entryOf(record) : this.#put(record, ownCollection, ownKey);
       const s = this.#store.find(ownCollection, ownKey);
-      if (s >= 0) this.#store.remove(s);
+      if (s >= 0) this.#remove(s, own);
       return this.#rememberMiss(own);
     })();
     this.#flights.set(own, flight);
@@ -271,8 +287,30 @@ export class MemoryTier {
   /** Stores a record (or not, if it is larger than the tier) and answers its entry. */
   #put(record: ContentRecord, collection: string, key: string): Entry {
     const entry = this.#entryOf(record);
+    const ck = cacheKeyOf(collection, key);
+    if (this.#windows.size > 0) this.#windows.delete(ck);
     this.#insert(collection, key, { version: record.version, freshUntil: entry.freshUntil, updatedAt: record.updatedAt, etag: entry.etagNumber, contentType: record.contentType, body: record.body });
+    const f = record.freshness;
+    if (f !== undefined && this.#store.find(collection, key) >= 0) {
+      this.#windows.set(ownString(ck), { freshness: f, staleMs: entry.expiresAt - entry.freshUntil, errorMs: entry.errorUntil - entry.freshUntil });
+    }
     return entry;
+  }
+
+  /** Removes a slot, and its own stale windows if it had some. */
+  #remove(s: number, ck?: string): void {
+    if (this.#windows.size > 0) this.#windows.delete(ck ?? cacheKeyOf(this.#store.collection(s), this.#store.key(s)));
+    this.#store.remove(s);
+  }
+
+  /** The stale-while-revalidate window of a key's entry, ms. */
+  #staleMs(ck: string): number {
+    return this.#windows.size === 0 ? this.#opts.staleMs : (this.#windows.get(ck)?.staleMs ?? this.#opts.staleMs);
+  }
+
+  /** The stale-if-error window of a key's entry, ms (≥ its stale-while-revalidate window). */
+  #errorMs(ck: string): number {
+    return this.#windows.size === 0 ? this.#opts.staleMs : (this.#windows.get(ck)?.errorMs ?? this.#opts.staleMs);
   }
 
   /** Inserts, then evicts the least recently used entries beyond the byte bound (an entry larger than the tier is not kept). */
@@ -280,11 +318,11 @@ export class MemoryTier {
     const s = this.#store.insert(collection, key, fields);
     if (s < 0) return;
     if (this.#store.sizeOf(s) + this.#missBytes > this.#maxBytes) {
-      this.#store.remove(s);
+      this.#remove(s);
       return;
     }
     while (this.#store.bytes + this.#missBytes > this.#maxBytes) {
-      this.#store.remove(this.#store.oldest);
+      this.#remove(this.#store.oldest);
       this.#evictions++;
     }
   }
@@ -301,7 +339,7 @@ export class MemoryTier {
     this.#misses.set(ck, miss);
     this.#missBytes += miss.size;
     while (this.#store.bytes + this.#missBytes > this.#maxBytes && this.#store.count > 0) {
-      this.#store.remove(this.#store.oldest);
+      this.#remove(this.#store.oldest);
       this.#evictions++;
     }
     return miss;
@@ -317,14 +355,21 @@ export class MemoryTier {
 
   #missEntry(size: number): Miss {
     const freshUntil = this.#now() + this.#opts.negativeTtlMs;
-    return { record: undefined, version: 0, etag: '', freshUntil, expiresAt: freshUntil, size, failed: false };
+    return { record: undefined, version: 0, etag: '', freshUntil, expiresAt: freshUntil, errorUntil: freshUntil, size, failed: false };
   }
 
-  /** A loaded or written record's entry, with a new jittered freshness. */
+  /**
+   * A loaded or written record's entry, with a new jittered freshness; a record's own freshness (an origin's
+   * Cache-Control) is exact, and no-store is stale and past every window at once.
+   */
   #entryOf(record: ContentRecord): Entry & { etagNumber: number } {
-    const freshUntil = this.#now() + this.#jitter(this.#opts.ttlMs(record.collection));
+    const now = this.#now();
+    const f = record.freshness;
+    const freshUntil = f === undefined ? now + this.#jitter(this.#opts.ttlMs(record.collection)) : now + (f.noStore === true ? 0 : f.ttlMs);
+    const staleMs = f?.noStore === true ? 0 : (f?.staleMs ?? this.#opts.staleMs);
+    const errorMs = f?.noStore === true ? 0 : Math.max(staleMs, f?.staleIfErrorMs ?? staleMs);
     const etagNumber = etagNumberOf(record.body);
-    return { record, version: record.version, etag: etagText(etagNumber), etagNumber, freshUntil, expiresAt: freshUntil + this.#opts.staleMs, size: 0, failed: false };
+    return { record, version: record.version, etag: etagText(etagNumber), etagNumber, freshUntil, expiresAt: freshUntil + staleMs, errorUntil: freshUntil + errorMs, size: 0, failed: false };
   }
 
   /** The entry a slot holds, built for the lookup that answers it (key and collection are the caller's strings). */
@@ -332,9 +377,11 @@ export class MemoryTier {
     const st = this.#store;
     const freshUntil = st.freshUntil(s);
     const version = st.version(s);
-    if (st.negative(s)) return { record: undefined, version, etag: '', freshUntil, expiresAt: freshUntil, size: st.sizeOf(s), failed: false };
-    const record: ContentRecord = { collection, key, body: st.body(s), contentType: st.contentType(s), version, updatedAt: st.updatedAt(s) };
-    return { record, version, etag: etagText(st.etag(s)), freshUntil, expiresAt: freshUntil + this.#opts.staleMs, size: st.sizeOf(s), failed: st.failed(s) };
+    if (st.negative(s)) return { record: undefined, version, etag: '', freshUntil, expiresAt: freshUntil, errorUntil: freshUntil, size: st.sizeOf(s), failed: false };
+    const ck = cacheKeyOf(collection, key);
+    const w = this.#windows.size === 0 ? undefined : this.#windows.get(ck);
+    const record: ContentRecord = { collection, key, body: st.body(s), contentType: st.contentType(s), version, updatedAt: st.updatedAt(s), ...(w === undefined ? {} : { freshness: w.freshness }) };
+    return { record, version, etag: etagText(st.etag(s)), freshUntil, expiresAt: freshUntil + this.#staleMs(ck), errorUntil: freshUntil + this.#errorMs(ck), size: st.sizeOf(s), failed: st.failed(s) };
   }
 
   #jitter(ms: number): number {
