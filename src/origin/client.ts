@@ -32,9 +32,15 @@ export interface OriginObserver {
 export class OriginError extends Error {
   override readonly name = 'OriginError';
   readonly code: 'FG_ORIGIN_UNAVAILABLE' | 'FG_ORIGIN_TIMEOUT';
-  constructor(code: 'FG_ORIGIN_UNAVAILABLE' | 'FG_ORIGIN_TIMEOUT', message: string) {
+  /**
+   * Whether it says the origin is down (5xx, timeout, no connection), which counts toward the breaker; a
+   * redirect, another 4xx or an oversize body is an answer the origin gave, which does not.
+   */
+  readonly outage: boolean;
+  constructor(code: 'FG_ORIGIN_UNAVAILABLE' | 'FG_ORIGIN_TIMEOUT', message: string, outage = true) {
     super(message);
     this.code = code;
+    this.outage = outage;
   }
 }
 
@@ -121,7 +127,8 @@ export class OriginClient {
             if (settled) return;
             settled = true;
             clearTimeout(timer);
-            this.breaker.failure((err as Error).message);
+            if (err instanceof OriginError && !err.outage) this.breaker.success();
+            else this.breaker.failure((err as Error).message);
             reject(err);
           },
         ).finally(() => {
@@ -176,16 +183,16 @@ export class OriginClient {
       if (status === 404 || status === 410) return { found: false };
       if (status >= 300 && status < 400) {
         this.#obs.redirected(status, header('location'));
-        throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin answered ${status} (a redirect, which is not followed; Location: ${header('location') ?? 'none'})`);
+        throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin answered ${status} (a redirect, which is not followed; Location: ${header('location') ?? 'none'})`, false);
       }
-      throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin answered ${status}`);
+      throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin answered ${status}`, status >= 500);
     }
     const limit = this.#def.bodyLimit;
     const declared = Number(header('content-length'));
     if (declared > limit) {
       res.body.destroy();
       count('too-large');
-      throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin's answer is ${declared} bytes, over the limit of ${limit}`);
+      throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin's answer is ${declared} bytes, over the limit of ${limit}`, false);
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -195,7 +202,7 @@ export class OriginClient {
         if (size > limit) {
           res.body.destroy();
           count('too-large');
-          throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin's answer is over the limit of ${limit} bytes`);
+          throw new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin's answer is over the limit of ${limit} bytes`, false);
         }
         chunks.push(chunk);
       }
