@@ -1,5 +1,6 @@
 // The HTTP client of one origin, on undici: a keep-alive pool of HTTP/1.1 connections, `concurrency` requests
-// in flight at most with a bounded queue behind them, a timeout per read (queue included), a circuit breaker,
+// in flight at most with a bounded queue behind them (a place that cannot be served in time at the origin's
+// average latency is refused at once), a timeout per read (queue included), a circuit breaker,
 // a body limit, and the status mapping: 200 is content, 404/410 is absence (cached negatively), anything else
 // is an error (5xx, a timeout, a connection error, a 3xx, which is not followed but reported, another 4xx).
 // A request the reader gave up on (timeout) keeps its slot and runs on, up to LATE_LIMIT_MS: if it answers, the
@@ -51,8 +52,15 @@ export interface OriginClientOptions {
 
 interface Job {
   run: () => void;
+  /** Answers the reader now (its request will never be sent). */
+  expire: () => void;
   dropped: boolean;
+  /** performance.now() by which the reader must have its answer. */
+  deadline: number;
 }
+
+/** Weight of the newest request in the latency average the queue uses to judge who can still be answered. */
+const EWMA = 0.2;
 
 export class OriginClient {
   readonly #def: OriginDef;
@@ -63,6 +71,8 @@ export class OriginClient {
   readonly breaker: Breaker;
   readonly #queue: Job[] = [];
   #inFlight = 0;
+  /** Average latency of the origin's answers, ms (0 until one came). */
+  #latencyMs = 0;
 
   constructor(def: OriginDef, opts: OriginClientOptions) {
     this.#def = def;
@@ -101,34 +111,53 @@ export class OriginClient {
     return new Promise<OriginAnswer>((resolve, reject) => {
       let settled = false;
       let sent = false;
-      const job: Job = { dropped: false, run: () => undefined };
+      const job: Job = { dropped: false, run: () => undefined, expire: () => undefined, deadline: performance.now() + this.#def.timeoutMs };
       const timer = setTimeout(() => {
         settled = true;
         if (!sent) {
           // Still queued: it is never sent. Not the origin's failure (it is busy with requests sent earlier).
           job.dropped = true;
           this.#obs.refused('queue-timeout');
-        } else this.breaker.failure(`no answer within ${this.#def.timeoutMs} ms`);
+        }
         reject(new OriginError('FG_ORIGIN_TIMEOUT', `the origin did not answer within ${this.#def.timeoutMs} ms`));
       }, this.#def.timeoutMs);
+      job.expire = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#obs.refused('queue-timeout');
+        reject(new OriginError('FG_ORIGIN_TIMEOUT', `the origin could not be asked within ${this.#def.timeoutMs} ms (${this.#def.concurrency} requests in flight, answering in ${Math.round(this.#latencyMs)} ms on average)`));
+      };
       job.run = () => {
         sent = true;
         this.#inFlight++;
+        // The breaker judges the request itself (from when it was sent), not how long its reader waited in the queue.
+        const sentAt = performance.now();
+        let judged = false;
+        const judge = (ok: boolean, why: string): void => {
+          if (judged) return;
+          judged = true;
+          clearTimeout(slow);
+          if (ok) this.breaker.success();
+          else this.breaker.failure(why);
+        };
+        const slow = setTimeout(() => judge(false, `no answer within ${this.#def.timeoutMs} ms`), this.#def.timeoutMs);
         this.#send(key, headers).then(
           (answer) => {
+            const ms = performance.now() - sentAt;
+            this.#latencyMs = this.#latencyMs === 0 ? ms : this.#latencyMs + EWMA * (ms - this.#latencyMs);
+            judge(true, '');
             if (!settled) {
               settled = true;
               clearTimeout(timer);
-              this.breaker.success();
               resolve(answer);
             } else late(answer);
           },
           (err: unknown) => {
+            judge(err instanceof OriginError && !err.outage, (err as Error).message);
             if (settled) return;
             settled = true;
             clearTimeout(timer);
-            if (err instanceof OriginError && !err.outage) this.breaker.success();
-            else this.breaker.failure((err as Error).message);
             reject(err);
           },
         ).finally(() => {
@@ -136,8 +165,10 @@ export class OriginClient {
           this.#next();
         });
       };
+      // A place in the queue that cannot be reached in time (by the average latency) is refused at once.
+      const wait = (Math.floor(this.#queue.length / this.#def.concurrency) + 1) * this.#latencyMs;
       if (this.#inFlight < this.#def.concurrency) job.run();
-      else if (this.#queue.length < this.#def.queue) this.#queue.push(job);
+      else if (this.#queue.length < this.#def.queue && wait + this.#latencyMs < this.#def.timeoutMs) this.#queue.push(job);
       else {
         settled = true;
         clearTimeout(timer);
@@ -151,7 +182,10 @@ export class OriginClient {
     while (this.#inFlight < this.#def.concurrency) {
       const job = this.#queue.shift();
       if (job === undefined) return;
-      if (!job.dropped) job.run();
+      if (job.dropped) continue;
+      // Its answer would come after its reader's deadline: answer the reader now and ask for the next one.
+      if (job.deadline - performance.now() < this.#latencyMs) job.expire();
+      else job.run();
     }
   }
 
