@@ -89,7 +89,7 @@ export class ContentService {
       ttlMs: (c: string) => this.ttlMs(c),
       staleMs: opts.staleMs,
       negativeTtlMs: opts.negativeTtlMs,
-      load: (c: string, k: string, headers?: unknown) => this.#load(c, k, headers as SourceHeaders),
+      load: (c: string, k: string, headers?: unknown, background?: boolean) => this.#load(c, k, headers as SourceHeaders, background === true),
       now: this.#now,
     };
     this.#memory = opts.cacheBytes > 0 ? new MemoryTier(memOpts) : undefined;
@@ -187,7 +187,7 @@ export class ContentService {
    */
   async get(collection: string, key: string, headers?: SourceHeaders): Promise<ReadResult> {
     if (this.#memory) return this.#memory.lookup(collection, key, headers);
-    return { entry: uncached(await this.#load(collection, key, headers)), outcome: 'miss' };
+    return { entry: uncached(await this.#load(collection, key, headers, false)), outcome: 'miss' };
   }
 
   /**
@@ -280,7 +280,7 @@ export class ContentService {
     if (!reached && this.#peers) await this.#peers.publish(change).catch((err: unknown) => this.#obs.backgroundError('invalidation publish to peers', err));
   }
 
-  async #load(collection: string, key: string, headers: SourceHeaders | undefined): Promise<ContentRecord | undefined> {
+  async #load(collection: string, key: string, headers: SourceHeaders | undefined, background: boolean): Promise<ContentRecord | undefined> {
     const l2 = this.#l2;
     if (l2) {
       if (this.#repair?.usable() === false) this.#obs.redis('skipped');
@@ -294,7 +294,7 @@ export class ContentService {
         }
       }
     }
-    const record = await this.source(collection).read(collection, key, { headers, late: (r) => this.#fillLate(r) });
+    const record = await this.source(collection).read(collection, key, { headers, background, late: (r) => this.#fillLate(r) });
     if (record) this.#fillRedis(record);
     return record;
   }

@@ -7,6 +7,8 @@ import type { ContentRecord } from './record.ts';
 export interface SourceRead {
   /** Request headers the collection forwards (lower-case names), from the read that started the load. */
   readonly headers: Readonly<Record<string, string>> | undefined;
+  /** A refresh of stale content being served meanwhile: nobody waits on it, so it may yield to reads that do. */
+  readonly background: boolean;
   /**
    * An answer that arrived after read() had already given up on it (an origin slower than its timeout): the
    * service fills the caches with it, so the next read has it.

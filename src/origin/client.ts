@@ -19,7 +19,7 @@ export type OriginAnswer =
 /** Labels of floodgate_origin_requests_total{status}: the status code, or what went wrong before one. */
 export type RequestStatus = string;
 /** Why a read was answered without asking the origin. */
-export type Refusal = 'breaker-open' | 'queue-full' | 'queue-timeout';
+export type Refusal = 'breaker-open' | 'queue-full' | 'queue-timeout' | 'refresh-busy';
 
 export interface OriginObserver {
   /** One request sent to the origin finished: its status label and duration. */
@@ -103,7 +103,13 @@ export class OriginClient {
    * The origin's answer for a key within the timeout, or an OriginError. `late` receives an answer that came
    * after the timeout (the reader was already answered stale or with the fallback).
    */
-  get(key: string, headers: Readonly<Record<string, string>> | undefined, late: (answer: OriginAnswer) => void): Promise<OriginAnswer> {
+  get(key: string, headers: Readonly<Record<string, string>> | undefined, late: (answer: OriginAnswer) => void, background = false): Promise<OriginAnswer> {
+    // A background refresh (its stale copy is being served) takes only an idle slot: it never queues ahead of a
+    // miss that someone waits on. Refused, the stale copy stays, and a later read tries again.
+    if (background && (this.#inFlight >= this.#def.concurrency || this.#queue.length > 0)) {
+      this.#obs.refused('refresh-busy');
+      return Promise.reject(new OriginError('FG_ORIGIN_UNAVAILABLE', 'every origin slot is busy with reads that wait; the refresh is left for later', false));
+    }
     if (!this.breaker.allow()) {
       this.#obs.refused('breaker-open');
       return Promise.reject(new OriginError('FG_ORIGIN_UNAVAILABLE', `the origin ${this.#base} is failing (${this.breaker.lastError}); its circuit breaker is open`));

@@ -33,7 +33,7 @@ export function openOriginSource(def: CollectionDef & { origin: OriginDef }, opt
     async read(collection, key, ctx) {
       const answer = await client.get(key, ctx.headers, (late) => {
         if (late.found) ctx.late(toRecord(collection, key, late));
-      });
+      }, ctx.background);
       return answer.found ? toRecord(collection, key, answer) : undefined;
     },
     onDelete: 'purge',
