@@ -16,8 +16,8 @@ export interface CollectionsFile {
 }
 
 /** Reads and validates --collections; throws CollectionsError naming the problem. */
-export async function readCollectionsFile(config: Pick<Config, 'collections' | 'ttl'>): Promise<CollectionsFile> {
-  if (config.collections === '') return { text: '', defs: parseCollections(undefined, config.ttl) };
+export async function readCollectionsFile(config: Pick<Config, 'collections' | 'ttl' | 'deadline'>): Promise<CollectionsFile> {
+  if (config.collections === '') return { text: '', defs: parseCollections(undefined, config.ttl, 'collections', { deadlineMs: config.deadline }) };
   let text: string;
   try {
     text = await readFile(config.collections, 'utf8');
@@ -28,15 +28,15 @@ export async function readCollectionsFile(config: Pick<Config, 'collections' | '
 }
 
 /** The collections a worker was handed by the primary (FLOODGATE_WORKER_COLLECTIONS). */
-export function collectionsFromText(text: string, config: Pick<Config, 'collections' | 'ttl'>): Map<string, CollectionDef> {
-  if (text === '') return parseCollections(undefined, config.ttl);
+export function collectionsFromText(text: string, config: Pick<Config, 'collections' | 'ttl' | 'deadline'>): Map<string, CollectionDef> {
+  if (text === '') return parseCollections(undefined, config.ttl, 'collections', { deadlineMs: config.deadline });
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (err) {
     throw new CollectionsError(`collections file ${config.collections} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseCollections(doc, config.ttl, config.collections);
+  return parseCollections(doc, config.ttl, config.collections, { deadlineMs: config.deadline }); // origin timeouts are checked against the deadline
 }
 
 /** Opens the store once (poolSize 1), answers a ping, prepares every SQL collection's query, closes it. */

@@ -76,8 +76,9 @@ export function parseOrigin(where: string, def: Readonly<Record<string, unknown>
 
 function duration(v: unknown, dflt: number, bad: (what: string) => never): number {
   if (v === undefined) return dflt;
-  const ms = typeof v === 'number' ? v : typeof v === 'string' ? parseDurationMs(v, 'ms') : undefined;
-  if (ms === undefined || !Number.isFinite(ms) || ms < 1) return bad('expected a duration such as "800ms" (a bare number is ms)');
+  // The grammar of every duration (common/duration.ts): a unit is required, as for ttl.
+  const ms = typeof v === 'string' ? parseDurationMs(v) : undefined;
+  if (ms === undefined || !Number.isFinite(ms) || ms < 1) return bad('expected a duration with a unit, such as "800ms" or "2s"');
   return Math.round(ms);
 }
 

@@ -13,7 +13,7 @@ import { ADMIN_TOKEN, get, put, read, Resources, SERVER_ENV, within } from './he
 
 const DEADLINE_MS = 5000;
 /** Shedding on event-loop delay off: 1,000 concurrent reads on a loaded machine must reach the origin path. */
-const ARGS = ['--deadline', String(DEADLINE_MS), '--max-event-loop-delay', '0'];
+const ARGS = ['--deadline', `${DEADLINE_MS}ms`, '--max-event-loop-delay', '0'];
 
 async function collectionsFile(dir: string, name: string, collections: Record<string, unknown>): Promise<string> {
   const file = join(dir, name);
@@ -294,6 +294,7 @@ describe('origin collections: start-up validation', () => {
     ['{key} in the host', { origin: 'http://{key}.example/x' }, /only in the path or the query/],
     ['not http', { origin: 'ftp://127.0.0.1/{key}' }, /only http:\/\/ and https:\/\//],
     ['timeout over the deadline', { origin: 'http://127.0.0.1:1/{key}', originTimeout: '6s' }, /originTimeout: must be under the read deadline/],
+    ['a timeout without a unit', { origin: 'http://127.0.0.1:1/{key}', originTimeout: 800 }, /originTimeout: expected a duration with a unit/],
     ['bad concurrency', { origin: 'http://127.0.0.1:1/{key}', originConcurrency: 0 }, /originConcurrency: expected a whole number from 1 to 10000/],
     ['unknown option', { origin: 'http://127.0.0.1:1/{key}', originTimeot: '1s' }, /unknown key "originTimeot"/],
     ['origin and query', { origin: 'http://127.0.0.1:1/{key}', query: 'SELECT 1' }, /either "origin" or "query"/],
