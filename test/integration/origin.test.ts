@@ -262,6 +262,17 @@ describe('origin collections: two instances sharing Redis; purge', () => {
     assert.equal(origin.count('k'), 1, 'a purge does not call the origin');
     const seen = await within(3000, async () => (await read(b.url, 'recs', 'k')).body === 'v2 k', 20);
     assert.ok(seen !== undefined, 'B dropped its copy and Redis\'s');
+    // B fills Redis off the request path: wait for the new content there before A reads.
+    const raw2 = new Redis(redis.url);
+    try {
+      const holdsV2 = async (): Promise<boolean> => {
+        for (const k of await raw2.keys('*{recs:k}')) if (Object.values(await raw2.hgetall(k)).some((v) => v.includes('v2 k'))) return true;
+        return false;
+      };
+      assert.ok(await within(3000, holdsV2, 10), 'B filled Redis with the new content');
+    } finally {
+      raw2.disconnect();
+    }
     assert.equal((await read(a.url, 'recs', 'k')).body, 'v2 k');
     assert.equal(origin.count('k'), 2, 'refetched once, by B; A found it in Redis');
   });
