@@ -236,6 +236,16 @@ describe('origin collections: two instances sharing Redis; purge', () => {
     [a, b] = await Promise.all([serve({ args, env: SERVER_ENV }), serve({ args, env: SERVER_ENV })]);
     res.use(a);
     res.use(b);
+    // An instance reads Redis only once its tier is connected and its invalidation subscription is up (else it
+    // skips Redis, l2-repair.ts): probe each with keys of its own until a read consulted Redis.
+    let probe = 0;
+    for (const srv of [a, b]) {
+      const consulted = await within(10_000, async () => {
+        await read(srv.url, 'recs', `probe${probe++}`);
+        return (await metric(srv.url, 'floodgate_cache_lookups_total', { tier: 'redis', outcome: 'miss' })) > 0;
+      }, 50);
+      assert.ok(consulted !== undefined, 'the instance reads Redis');
+    }
   });
   after(() => res.dispose());
 
