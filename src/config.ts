@@ -2,6 +2,7 @@
 // unknown flags and renamed options are errors; the result is frozen and printable (--print-config).
 import { availableParallelism } from 'node:os';
 import { parseDurationMs } from './common/duration.ts';
+import { editDistance } from './common/edit-distance.ts';
 
 type Kind = 'int' | 'bytes' | 'duration' | 'string' | 'bool' | 'enum';
 
@@ -279,20 +280,6 @@ export function closest(word: string, candidates: readonly string[]): string | u
     }
   }
   return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
 }
 
 /**

@@ -17,6 +17,7 @@ import { evaluateThresholds, parseThreshold, type Threshold, type ThresholdOutco
 import { formatInt, formatMs, formatPercent } from '../flood/units.ts';
 import { isUsageError, UsageError } from '../flood/usage.ts';
 import { verdict } from '../flood/verdict.ts';
+import { editDistance } from '../common/edit-distance.ts';
 
 const HELP = `floodgate flood: load-test an HTTP endpoint and say whether the result can be trusted.
 
@@ -223,27 +224,13 @@ function closest(word: string, candidates: readonly string[]): string | null {
   let bestD = 3;
   for (const c of candidates) {
     if (c.length < 2) continue;
-    const d = distance(word, c);
+    const d = editDistance(word, c);
     if (d < bestD) {
       best = c;
       bestD = d;
     }
   }
   return best;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
 }
 
 /** Runs one scenario with a progress line on a terminal and Ctrl-C handling. */
