@@ -1,17 +1,6 @@
 // Entry point of a campaign worker thread (--campaign --threads > 1): runs one CampaignThread and forwards its
 // once-a-second reports, as ../worker.ts does for the other models.
-import { parentPort, workerData } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
+import { runOnPort } from '../thread-port.ts';
 import { CampaignThread, type CampaignPlan } from './thread.ts';
 
-const port = parentPort;
-if (port === null) throw new Error('flood/campaign/worker.ts runs only as a worker thread');
-const { plan } = workerData as { plan: CampaignPlan };
-const engine = new CampaignThread(plan, (report) => port.postMessage({ type: 'report', report }));
-port.on('message', (m: { type: string; epoch?: number }) => {
-  if (m.type === 'start' && m.epoch !== undefined) engine.start(m.epoch - performance.timeOrigin);
-  else if (m.type === 'stop') engine.stop();
-});
-port.postMessage({ type: 'ready' });
-await engine.done;
-port.unref();
+await runOnPort('flood/campaign/worker.ts', (plan: CampaignPlan, sink: ConstructorParameters<typeof CampaignThread>[1]) => new CampaignThread(plan, sink));
