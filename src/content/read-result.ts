@@ -42,11 +42,16 @@ export function etagText(n: number): string {
   return '"' + (PAIRS[hi >>> 12] as string) + (PAIRS[hi & 4095] as string) + (PAIRS[lo >>> 12] as string) + (PAIRS[lo & 4095] as string) + '"';
 }
 
+/** A record's validator number: the one a tier kept with it, else computed from its body. */
+export function etagNumberOfRecord(record: ContentRecord): number {
+  return record.etag ?? etagNumberOf(record.body);
+}
+
 export function etagOf(body: Buffer): string {
   return etagText(etagNumberOf(body));
 }
 
 /** A read's content where no cache holds it (the memory tier is off). */
 export function uncached(record: ContentRecord | undefined): CachedContent {
-  return record ? { record, etag: etagOf(record.body) } : { record: undefined, etag: '' };
+  return record ? { record, etag: etagText(etagNumberOfRecord(record)) } : { record: undefined, etag: '' };
 }

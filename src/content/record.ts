@@ -16,6 +16,11 @@ export interface ContentRecord {
   readonly updatedAt: number;
   /** Set by a source that decides its own freshness (an origin's Cache-Control); else the collection's TTL applies. */
   readonly freshness?: Freshness;
+  /**
+   * The body's validator (read-result.ts etagNumberOf), when a tier already holds it: Redis keeps it beside the
+   * body, so a record read from Redis is not hashed again. Absent, it is computed from the body.
+   */
+  readonly etag?: number;
 }
 
 /**

@@ -7,7 +7,7 @@
 // stale-if-error windows, kept beside the compact form for the few entries that have one). 404s are remembered briefly (negative caching), within a share of the tier of their own, so that
 // misses for ids that do not exist cannot push real content out. Loads are single-flight: however many
 // concurrent lookups arrive for one cold key, one load runs and the rest wait on it.
-import { etagNumberOf, etagText, type CachedContent, type ReadResult } from '../content/read-result.ts';
+import { etagNumberOfRecord, etagText, type CachedContent, type ReadResult } from '../content/read-result.ts';
 import { DEFAULT_COLLECTION, type Change, type ContentRecord, type Freshness } from '../content/record.ts';
 import { CompactStore } from './compact.ts';
 
@@ -368,7 +368,7 @@ export class MemoryTier {
     const freshUntil = f === undefined ? now + this.#jitter(this.#opts.ttlMs(record.collection)) : now + (f.noStore === true ? 0 : f.ttlMs);
     const staleMs = f?.noStore === true ? 0 : (f?.staleMs ?? this.#opts.staleMs);
     const errorMs = f?.noStore === true ? 0 : Math.max(staleMs, f?.staleIfErrorMs ?? staleMs);
-    const etagNumber = etagNumberOf(record.body);
+    const etagNumber = etagNumberOfRecord(record);
     return { record, version: record.version, etag: etagText(etagNumber), etagNumber, freshUntil, expiresAt: freshUntil + staleMs, errorUntil: freshUntil + errorMs, size: 0, failed: false };
   }
 

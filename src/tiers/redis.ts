@@ -7,13 +7,14 @@ import {
   checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type RedisClient, type RedisOptions,
 } from './redis-connect.ts';
 import { RedisHealth } from './redis-health.ts';
-import { FIELDS, jitteredTtlMs, recordKey, SCRIPTS } from './redis-keys.ts';
+import { etagNumberOfRecord } from '../content/read-result.ts';
+import { decodeMeta, encodeMeta, jitteredTtlMs, READ_FIELDS, recordKey, SCRIPTS } from './redis-keys.ts';
 
 export type { RedisOptions } from './redis-connect.ts';
 
 /** The commands defineCommand adds (ioredis types them as any). */
 interface ScriptCommands {
-  fgSet(key: string, version: string, body: Buffer, type: string, updatedAt: string, ttlMs: string): Promise<number>;
+  fgSet(key: string, version: string, body: Buffer, meta: Buffer, ttlMs: string): Promise<number>;
   fgInvalidate(key: string, version: string, deleted: '0' | '1', ttlMs: string): Promise<number>;
 }
 
@@ -51,18 +52,11 @@ class IoredisTier implements RedisTier {
   }
 
   async get(collection: string, key: string): Promise<ContentRecord | undefined> {
-    const [body, type, version, updatedAt, deleted] = await this.#call(
-      () => this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...FIELDS),
-    );
-    if (!body || !type || !version || !updatedAt || deleted) return undefined;
-    return {
-      collection,
-      key,
-      body: ownBytes(body),
-      contentType: type.toString('utf8'),
-      version: Number(version.toString('latin1')),
-      updatedAt: Number(updatedAt.toString('latin1')),
-    };
+    const [body, meta] = await this.#call(() => this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...READ_FIELDS));
+    if (!body || !meta) return undefined; // a miss, a tombstone or a marker
+    const m = decodeMeta(meta);
+    if (m === undefined) return undefined;
+    return { collection, key, body: ownBytes(body), contentType: m.contentType, version: m.version, updatedAt: m.updatedAt, etag: m.etag };
   }
 
   async set(record: ContentRecord, ttlSeconds: number): Promise<void> {
@@ -72,8 +66,7 @@ class IoredisTier implements RedisTier {
       recordKey(this.#prefix, record.collection, record.key),
       String(record.version),
       record.body,
-      record.contentType,
-      String(record.updatedAt),
+      encodeMeta(etagNumberOfRecord(record), record.version, record.updatedAt, record.contentType),
       ttlMs,
     ));
   }

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentRecord } from '../../src/content/record.ts';
 import { openRedisTier } from '../../src/tiers/redis.ts';
-import { recordKey } from '../../src/tiers/redis-keys.ts';
+import { etagNumberOf } from '../../src/content/read-result.ts';
+import { decodeMeta, encodeMeta, recordKey } from '../../src/tiers/redis-keys.ts';
 import { TierUnavailableError, type RedisTier } from '../../src/tiers/redis-tier.ts';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.ts';
 import { freePort, startRedisServer, type RedisServer } from '../support/redis-server.ts';
@@ -84,9 +85,53 @@ describe('Redis tier on a standalone redis-server started by the test', () => {
       try {
         const key = `${prefix}{news:a%7B1%7D}`;
         assert.equal(recordKey(prefix, 'news', 'a{1}'), key);
-        assert.deepEqual(await raw.hgetall(key), { body: 'hello', type: 'text/html', version: '42', updated_at: '1234' });
+        assert.deepEqual(Object.keys(await raw.hgetall(key)).sort(), ['body', 'meta', 'version']);
+        assert.equal(await raw.hget(key, 'body'), 'hello');
+        assert.equal(await raw.hget(key, 'version'), '42');
+        const meta = decodeMeta((await raw.hgetBuffer(key, 'meta')) as Buffer);
+        assert.deepEqual(meta, { etag: etagNumberOf(Buffer.from('hello')), version: 42, updatedAt: 1234, contentType: 'text/html' });
         const ttl = await raw.pttl(key);
         assert.ok(ttl > 89_000 && ttl <= 110_000, `PTTL ${ttl}`);
+      } finally {
+        raw.disconnect();
+      }
+    });
+
+    it('reads a record back with its ETag number, so a read from Redis hashes nothing', async () => {
+      await tier.set({ ...rec('news', 'meta', 7, 'body of 7'), contentType: 'application/json; charset=“utf-8”', updatedAt: 99 }, 100);
+      const got = await tier.get('news', 'meta');
+      assert.equal(got?.body.toString(), 'body of 7');
+      assert.equal(got?.contentType, 'application/json; charset=“utf-8”', 'a type no validator saw comes back byte for byte');
+      assert.equal(got?.version, 7);
+      assert.equal(got?.updatedAt, 99);
+      assert.equal(got?.etag, etagNumberOf(Buffer.from('body of 7')));
+    });
+
+    it('replaces a same-version record of the older layout (no meta field) instead of skipping it forever', async () => {
+      const raw = await rawClient(server.url);
+      try {
+        const key = recordKey(prefix, 'news', 'old-layout');
+        await raw.hset(key, 'body', 'old', 'type', 'text/plain', 'version', '5', 'updated_at', '1');
+        await raw.pexpire(key, 100_000);
+        assert.equal(await tier.get('news', 'old-layout'), undefined, 'the older layout reads as a miss');
+        await tier.set({ ...rec('news', 'old-layout', 5, 'old') }, 100);
+        assert.equal((await tier.get('news', 'old-layout'))?.version, 5);
+        // and a same-version record of the current layout is still left alone
+        await tier.set({ ...rec('news', 'old-layout', 5, 'other') }, 100);
+        assert.equal((await tier.get('news', 'old-layout'))?.body.toString(), 'old');
+      } finally {
+        raw.disconnect();
+      }
+    });
+
+    it('reads a meta field of an unknown format as a miss', async () => {
+      const raw = await rawClient(server.url);
+      try {
+        const key = recordKey(prefix, 'news', 'future');
+        const meta = encodeMeta(1, 3, 4, 'text/plain');
+        meta[0] = 9;
+        await raw.hset(key, 'body', 'x', 'meta', meta, 'version', '3');
+        assert.equal(await tier.get('news', 'future'), undefined);
       } finally {
         raw.disconnect();
       }
