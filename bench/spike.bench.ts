@@ -4,11 +4,19 @@
 //          (b) 2 × capacity for 30 s, then 10 s at 30 %: is the server responsive the second the overload stops?
 //   conns  2,000 and 10,000 keep-alive connections on cached content (wrk, random ids), raw node:http alongside
 //   tls    plain HTTP, HTTPS keep-alive, HTTPS with a new connection per request (floodgate flood)
+//   overload  (not in the default set) the server's CPU capped by a cgroup (v1 cpu controller, 10 ms period,
+//          SPIKE_CPU_QUOTA_US of it, default 4000 = 40 % of a core), so one generator core can offer it twice what
+//          it can take. Capacity is measured in the same run by an open-loop ramp at the runs' own connection
+//          count (2,000; shedding off: what it answers with content). Then, on fresh cold capped servers:
+//          (a) 2 × capacity for 30 s: timeouts, answers over the deadline, refusals;
+//          (b) 2 × capacity for 60 s, then 10 s at 30 %: the error share of that minute as Braze counts it (its
+//              breaker trips over 90 %), and the answered p99 once the overload stops; once more with a fallback
+//              body configured (every answer should be a 200).
 // The server is pinned to core 0 and the load generator to core 1; children get the hard open-files limit.
 // The 1,000,000-key store is built once under .bench/ and reused.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EVENT_LOOP_SHEDDING_OFF } from '../src/config.ts';
 import { decodeHistogram } from '../src/flood/histogram.ts';
@@ -16,6 +24,7 @@ import { connect } from 'node:net';
 import { freePort, hasWrk, pin, stop, table, waitForHttp } from './load.ts';
 
 const SECTIONS = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['spike', 'conns', 'tls'];
+const CPU_QUOTA_US = Number(process.env.SPIKE_CPU_QUOTA_US ?? 4000);
 const KEYS = Number(process.env.SPIKE_KEYS ?? 1_000_000);
 const SECONDS = Number(process.env.SPIKE_SECONDS ?? 30);
 const node = process.execPath;
@@ -40,10 +49,12 @@ function run(argv: string[], core: number): Promise<string> {
 }
 
 interface Srv { url: string; port: number; child: ReturnType<typeof spawn> }
-async function startServer(args: string[]): Promise<Srv> {
+async function startServer(args: string[], cgroup?: string): Promise<Srv> {
   const port = await freePort();
   const argv = [node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'serve', '--workers', '1', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...args];
   const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0), ...argv], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DATABASE_URL: '', REDIS_URL: '' } });
+  // Capped from its first instruction: bash joins the group before it execs the server, so workers inherit it.
+  if (cgroup !== undefined && child.pid !== undefined) writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
   const url = `${args.includes('--tls-self-signed') ? 'https' : 'http'}://127.0.0.1:${port}`;
   // The primary listens once every worker is ready (seeding a large store first can take minutes).
   for (const until = Date.now() + 900_000; ; ) {
@@ -307,6 +318,76 @@ if (SECTIONS.includes('tls')) {
   await one('HTTPS, new connection per request', https, ['-k', '--new-connection']);
   await stop(tls.child);
   say(`\nprotocols (floodgate flood, 50 connections, 10 s, cached content)\n${table(rows)}\n`);
+}
+
+if (SECTIONS.includes('overload')) {
+  await ensureStore();
+  const group = `/sys/fs/cgroup/cpu/floodgate-spike-${process.pid}`;
+  try {
+    mkdirSync(group);
+    writeFileSync(join(group, 'cpu.cfs_period_us'), '10000');
+    writeFileSync(join(group, 'cpu.cfs_quota_us'), String(CPU_QUOTA_US));
+  } catch (err) {
+    say(`overload: cannot make the cgroup ${group} (${(err as Error).message}). It needs the cgroup v1 cpu controller and root; skipped.`);
+  }
+  if (existsSync(join(group, 'cpu.cfs_quota_us'))) {
+    const CONNS = 2000;
+    const DEADLINE_MS = 1000;
+    const target = `/data?user_id={{int 1 ${KEYS}}}`;
+    const fallbackFile = join(work, 'overload-collections.json');
+    writeFileSync(fallbackFile, JSON.stringify({ collections: { default: { fallback: '{"personalized":false}', fallbackContentType: 'application/json' } } }));
+    const capped = (more: string[] = []): Promise<Srv> => startServer(['--data-dir', dataDir, '--seed', '0', ...more], group);
+    const floodArgs = ['-c', String(CONNS), '--timeout', '2s', '--ok', '200-599'];
+    const perSecond = (doc: FloodJson, status: string): number[] => doc.timeline.map((x) => x.counts.statuses[status] ?? 0);
+    const rows: Record<string, string | number>[] = [];
+    try {
+      // capacity: an open-loop ramp, shedding off, the best second of 200s
+      const ramp = Number(process.env.SPIKE_RAMP_MAX ?? 30_000);
+      let srv = await capped([...EVENT_LOOP_SHEDDING_OFF]);
+      const rampDoc = await flood(`${srv.url}${target}`, ['--stage', `20s:0-${ramp}`, ...floodArgs]);
+      await stop(srv.child);
+      const capacity = Math.max(...perSecond(rampDoc, '200'));
+      say(`overload: capacity of the capped server (${CPU_QUOTA_US / 100} % of a core; open-loop ramp 0→${ramp}/s over 20 s, ${CONNS} connections, shedding off; the best second of 200s): ${capacity} req/s; flood bound ${rampDoc.verdict.boundSeconds}/${rampDoc.verdict.totalSeconds} s`);
+      const over = async (name: string, seconds: number, extra: string[]): Promise<void> => {
+        srv = await capped(extra);
+        const doc = await flood(`${srv.url}${target}`, ['--stage', `${seconds}s:${2 * capacity}`, '--stage', `10s:${Math.round(0.3 * capacity)}`, ...floodArgs]);
+        const degraded = await metricSum(srv.url, 'floodgate_degraded_total', 'answer=');
+        await stop(srv.child);
+        const t = tally(doc, 0, seconds);
+        const l = latency(doc, 0, seconds);
+        const ok = perSecond(doc, '200').slice(0, seconds).reduce((a, b) => a + b, 0);
+        // Braze's unhealthy-host rule counts 408, 429, 502, 503, 504, 529, timeouts and connection errors
+        let braze = 0;
+        for (const x of doc.timeline.slice(0, seconds)) {
+          for (const code of ['408', '429', '502', '503', '504', '529']) braze += x.counts.statuses[code] ?? 0;
+          for (const n of Object.values(x.counts.failures)) braze += n;
+        }
+        const calls = t.answered + t.errors + t.timeouts;
+        const after = latency(doc, seconds, seconds + 10);
+        const afterT = tally(doc, seconds, seconds + 10);
+        rows.push({
+          run: name, 'offered/s': 2 * capacity, sent: doc.counts.sent, answered: t.answered, '200s': ok, 'share 200 %': ((100 * ok) / Math.max(1, calls)).toFixed(1),
+          timeouts: t.timeouts, 'conn errors': t.errors, '> deadline': l.over(DEADLINE_MS), degraded, 'p99 ms': l.p99, 'max ms': l.max,
+          'Braze error share %': ((100 * braze) / Math.max(1, calls)).toFixed(1), 'p99 after ms': after.p99, 'errors after': afterT.errors + afterT.timeouts + afterT.s5xx,
+          'flood bound s': `${doc.verdict.boundSeconds}/${doc.verdict.totalSeconds}`,
+        });
+      };
+      await over('(a) 2 × capacity, 30 s', 30, []);
+      await over('(b) 2 × capacity, 60 s', 60, []);
+      await over('(b) 2 × capacity, 60 s, fallback body', 60, ['--collections', fallbackFile]);
+    } finally {
+      try {
+        rmdirSync(group);
+      } catch {
+        // a process still in it; the kernel drops the group once it is empty and removed later
+      }
+    }
+    say(
+      `\noverload (server capped at ${CPU_QUOTA_US / 100} % of core 0 by a cgroup, flood on core 1, ${CONNS} connections, cold cache over ${KEYS} keys, deadline ${DEADLINE_MS} ms;\n` +
+        ` latency from each request's schedule; '> deadline' = answers (any status) later than the deadline; Braze error share = 408/429/5xx/timeouts/connection errors\n` +
+        ` over all calls of the overload (its breaker trips above 90 % in a minute); 'after' = the 10 s at 30 % of capacity that follow)\n${table(rows)}\n`,
+    );
+  }
 }
 
 process.stdout.write(`\n${out.join('\n')}\n`);

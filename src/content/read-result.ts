@@ -24,12 +24,28 @@ export interface ReadResult {
 }
 
 /**
- * A body's validator as a number: the first 48 bits of its SHA-1 (a double holds them exactly), so the memory
- * tier keeps it in a Float64Array and formats it only when it answers (etagText).
+ * A body's validator as a number of 48 bits (a double holds them exactly), so the memory tier keeps it in a
+ * Float64Array and formats it only when it answers (etagText). Equal bodies have equal numbers on every instance.
+ * Bodies up to SMALL_BODY bytes are hashed in JavaScript (two 32-bit multiply-xorshift lanes, cyrb53's mixing);
+ * larger ones by the first 48 bits of their SHA-1. Measured per call in one process, alternating (node 24, a
+ * loaded machine): 140 bytes SHA-1 12.4-14.2 µs vs 0.8-1.1 µs; 4 KiB 16-22 vs 15-18 µs; 512 KiB 0.86-0.99 vs
+ * 2.1-2.2 ms. A store read of a small record hashed its body on every miss, so the fixed cost of a crypto hash
+ * object was a visible share of the cold path.
  */
 export function etagNumberOf(body: Buffer): number {
-  return createHash('sha1').update(body).digest().readUIntBE(0, 6);
+  if (body.length > SMALL_BODY) return createHash('sha1').update(body).digest().readUIntBE(0, 6);
+  let h1 = 0xdeadbeef ^ body.length;
+  let h2 = 0x41c6ce57 ^ body.length;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] as number;
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h2 & 0xffff) * 4_294_967_296 + (h1 >>> 0);
 }
+const SMALL_BODY = 2048;
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 /** Every 12-bit value as two base64url characters: formatting an ETag is four look-ups, not a toString(). */
