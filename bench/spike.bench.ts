@@ -91,11 +91,16 @@ function watchRss(pid: number | undefined): () => number {
 /** The server's own view: the bucket bound under which p% of /data requests were answered (parse to last byte). */
 async function serverPercentile(url: string, p: number): Promise<string> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const buckets: [number, number][] = [];
+  // Summed over the method and collection labels (GET and HEAD of the default collection).
+  const byLe = new Map<number, number>();
   for (const line of text.split('\n')) {
-    const m = /^floodgate_http_request_duration_seconds_bucket\{le="([^"]+)",route="data"\} (\d+)/.exec(line);
-    if (m) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+    const m = /^floodgate_http_request_duration_seconds_bucket\{le="([^"]+)",route="data"[,}].* (\d+)$/.exec(line);
+    if (m) {
+      const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+      byLe.set(le, (byLe.get(le) ?? 0) + Number(m[2]));
+    }
   }
+  const buckets = [...byLe].sort((a, b) => a[0] - b[0]);
   const total = buckets.at(-1)?.[1] ?? 0;
   const hit = buckets.find(([, n]) => n >= (p / 100) * total);
   return hit === undefined || total === 0 ? '-' : `≤${hit[0] * 1000}`;

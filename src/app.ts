@@ -191,7 +191,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     }
 
     const origins = originSources(() => metrics.registry, logger);
-    const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what), scrape: opts.scrape, unhandledRejections: opts.unhandledRejections });
+    const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what), scrape: opts.scrape, unhandledRejections: opts.unhandledRejections, collections: collections.keys() });
     const service = new ContentService({
       store,
       collections,

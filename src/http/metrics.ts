@@ -1,8 +1,10 @@
-// Prometheus metrics, created once at boot. Labels are low-cardinality (route template, status, tier,
-// outcome; never the content key). The hot path only increments plain numbers: no label hashing or string
-// building per request; prom-client formats them when /metrics is scraped.
+// Prometheus metrics, created once at boot. Labels are low-cardinality (route template, method, configured
+// collection, status, tier, outcome; never the content key, never a name a caller made up). The hot path only
+// increments plain numbers: no label hashing or string building per request; prom-client formats them when
+// /metrics is scraped.
 import client from 'prom-client';
 import { OUTCOMES, type Outcome } from '../content/read-result.ts';
+import { DEFAULT_COLLECTION } from '../content/record.ts';
 import type { ContentObserver, StoreOp } from '../content/service.ts';
 import type { Admission } from './admission.ts';
 import type { PressureMonitor } from './pressure.ts';
@@ -10,10 +12,21 @@ import type { PressureMonitor } from './pressure.ts';
 export type Route = 'data' | 'content' | 'write' | 'bulk' | 'metrics' | 'healthz' | 'readyz' | 'dashboard' | 'other';
 const ROUTES: readonly Route[] = ['data', 'content', 'write', 'bulk', 'metrics', 'healthz', 'readyz', 'dashboard', 'other'];
 
+/** The label value of a method or collection that has none of its own: no real name can take it. */
+export const OTHER_LABEL = '_other';
+/** The methods that get a label value of their own; any other is counted as OTHER_LABEL. */
+const METHODS = ['GET', 'HEAD', 'PUT', 'DELETE', 'POST', 'OPTIONS', 'PATCH'] as const;
+/** Distinct status codes given a slot of their own (floodgate answers about twenty); any more share one. */
+const MAX_STATUSES = 63;
+
 export interface Metrics extends ContentObserver {
   readonly registry: client.Registry;
-  /** Counts one finished request and its duration. */
-  request(route: Route, status: number, seconds: number): void;
+  /**
+   * Counts one finished request and its duration. `collection` is the collection the URL named (data, content,
+   * write and bulk routes; undefined for the others): a configured one is its own label value, any other name
+   * is OTHER_LABEL, so callers cannot grow the series.
+   */
+  request(route: Route, method: string | undefined, collection: string | undefined, status: number, seconds: number): void;
   memory(outcome: Outcome): void;
   inFlight: number;
   /** The text /metrics answers with: this registry's, or the whole instance's in a cluster worker. */
@@ -30,6 +43,35 @@ export interface MetricsOptions {
   scrape?: () => Promise<string>;
   /** Unhandled promise rejections this process survived so far (its process guard's count). */
   unhandledRejections?: () => number;
+  /** The configured collections, each its own label value on the request metrics (default: the default collection). */
+  collections?: Iterable<string>;
+}
+
+function routeIndex(route: Route): number {
+  switch (route) {
+    case 'data': return 0;
+    case 'content': return 1;
+    case 'write': return 2;
+    case 'bulk': return 3;
+    case 'metrics': return 4;
+    case 'healthz': return 5;
+    case 'readyz': return 6;
+    case 'dashboard': return 7;
+    default: return 8;
+  }
+}
+
+function methodIndex(method: string | undefined): number {
+  switch (method) {
+    case 'GET': return 0;
+    case 'HEAD': return 1;
+    case 'PUT': return 2;
+    case 'DELETE': return 3;
+    case 'POST': return 4;
+    case 'OPTIONS': return 5;
+    case 'PATCH': return 6;
+    default: return METHODS.length;
+  }
 }
 
 export function createMetrics(opts: MetricsOptions): Metrics {
@@ -37,45 +79,85 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   client.collectDefaultMetrics({ register: registry, prefix: 'floodgate_' });
   // Requests and their durations are counted into plain numbers on the hot path and handed to prom-client
   // when /metrics is scraped: measured, prom-client's per-call label hashing cost ~3 % of the cached read path.
+  // One cell per (route, method, collection), found by index arithmetic: the route and method by a switch, the
+  // collection by one Map look-up of the name the URL gave. A cell is made the first time it is used (a few
+  // dozen in all), never per request; in it, a count per status slot and the histogram's buckets.
   const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
-  interface RouteCounts { statuses: Map<number, number>; buckets: Float64Array; sum: number; count: number }
-  const perRoute = new Map<Route, RouteCounts>(ROUTES.map((r) => [r, { statuses: new Map(), buckets: new Float64Array(BUCKETS.length + 1), sum: 0, count: 0 }]));
+  const collectionNames = [...new Set([DEFAULT_COLLECTION, ...(opts.collections ?? [])])];
+  const collectionIndex = new Map(collectionNames.map((name, i) => [name, i]));
+  const OTHER_COLLECTION = collectionNames.length;
+  const NO_COLLECTION = OTHER_COLLECTION + 1;
+  const collectionLabels = [...collectionNames, OTHER_LABEL];
+  const methodLabels = [...METHODS, OTHER_LABEL];
+  const NM = methodLabels.length;
+  const NC = NO_COLLECTION + 1;
+  interface Cell { readonly statuses: Float64Array; readonly buckets: Float64Array; sum: number; count: number }
+  const cells: (Cell | undefined)[] = new Array<Cell | undefined>(ROUTES.length * NM * NC).fill(undefined);
+  /** Status code → its slot (-1: none yet); slot → code. The last slot is shared by codes beyond MAX_STATUSES. */
+  const statusSlot = new Int8Array(600).fill(-1);
+  const statusCodes: number[] = [];
+  const slotOf = (status: number): number => {
+    if (!(status >= 0 && status < 600)) return MAX_STATUSES;
+    let s = statusSlot[status] as number;
+    if (s === -1) {
+      s = statusCodes.length < MAX_STATUSES ? statusCodes.push(status) - 1 : MAX_STATUSES;
+      statusSlot[status] = s;
+    }
+    return s;
+  };
+  /** The labels of a cell, in exposition order (route, method, collection where the route has one). */
+  const labelsOf = (cell: number): Record<string, string> => {
+    const c = cell % NC;
+    const m = Math.floor(cell / NC) % NM;
+    const route = ROUTES[Math.floor(cell / (NC * NM))] as Route;
+    const labels: Record<string, string> = { route, method: methodLabels[m] as string };
+    if (c !== NO_COLLECTION) labels.collection = collectionLabels[c] as string;
+    return labels;
+  };
   new client.Counter({
     name: 'floodgate_http_requests_total',
-    help: 'HTTP requests by route and status.',
-    labelNames: ['route', 'status'],
+    help: 'HTTP requests by route, method, collection (configured ones; any other name is _other) and status.',
+    labelNames: ['route', 'method', 'collection', 'status'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const [route, c] of perRoute) for (const [status, n] of c.statuses) this.labels(route, String(status)).inc(n);
+      cells.forEach((c, i) => {
+        if (c === undefined) return;
+        const labels = labelsOf(i);
+        c.statuses.forEach((n, slot) => {
+          if (n > 0) this.inc({ ...labels, status: slot < statusCodes.length ? String(statusCodes[slot]) : OTHER_LABEL }, n);
+        });
+      });
     },
   });
   registry.registerMetric({
     name: 'floodgate_http_request_duration_seconds',
-    help: 'Time to produce the response, by route.',
+    help: 'Time to produce the response, by route, method and collection.',
     type: 'histogram',
     aggregator: 'sum',
     get() {
       const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-      for (const [route, c] of perRoute) {
-        if (c.count === 0) continue;
+      cells.forEach((c, i) => {
+        if (c === undefined || c.count === 0) return;
+        const labels = labelsOf(i);
         let cumulative = 0;
-        BUCKETS.forEach((le, i) => {
-          cumulative += c.buckets[i] ?? 0;
-          values.push({ labels: { le, route }, value: cumulative, metricName: 'floodgate_http_request_duration_seconds_bucket' });
+        BUCKETS.forEach((le, b) => {
+          cumulative += c.buckets[b] ?? 0;
+          values.push({ labels: { le, ...labels }, value: cumulative, metricName: 'floodgate_http_request_duration_seconds_bucket' });
         });
-        values.push({ labels: { le: '+Inf', route }, value: c.count, metricName: 'floodgate_http_request_duration_seconds_bucket' });
-        values.push({ labels: { route }, value: c.sum, metricName: 'floodgate_http_request_duration_seconds_sum' });
-        values.push({ labels: { route }, value: c.count, metricName: 'floodgate_http_request_duration_seconds_count' });
-      }
-      return { name: 'floodgate_http_request_duration_seconds', help: 'Time to produce the response, by route.', type: 'histogram', aggregator: 'sum', values };
+        values.push({ labels: { le: '+Inf', ...labels }, value: c.count, metricName: 'floodgate_http_request_duration_seconds_bucket' });
+        values.push({ labels, value: c.sum, metricName: 'floodgate_http_request_duration_seconds_sum' });
+        values.push({ labels, value: c.count, metricName: 'floodgate_http_request_duration_seconds_count' });
+      });
+      return { name: 'floodgate_http_request_duration_seconds', help: 'Time to produce the response, by route, method and collection.', type: 'histogram', aggregator: 'sum', values };
     },
     reset() {
-      for (const c of perRoute.values()) {
+      for (const c of cells) {
+        if (c === undefined) continue;
+        c.statuses.fill(0);
         c.buckets.fill(0);
         c.sum = 0;
         c.count = 0;
-        c.statuses.clear();
       }
     },
   } as unknown as client.Metric);
@@ -117,13 +199,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       for (const counts of Object.values(lookupCounts)) for (const outcome of counts.keys()) counts.set(outcome, 0);
       registry.resetMetrics(); // the request counts and histogram too (their reset), and every prom-client metric
     },
-    request(route, status, seconds) {
-      const c = perRoute.get(route);
-      if (c === undefined) return;
-      c.statuses.set(status, (c.statuses.get(status) ?? 0) + 1);
-      let i = 0;
-      while (i < BUCKETS.length && seconds > (BUCKETS[i] as number)) i++;
-      c.buckets[i] = (c.buckets[i] ?? 0) + 1;
+    request(route, method, collection, status, seconds) {
+      const ci = collection === undefined ? NO_COLLECTION : (collectionIndex.get(collection) ?? OTHER_COLLECTION);
+      const i = (routeIndex(route) * NM + methodIndex(method)) * NC + ci;
+      let c = cells[i];
+      if (c === undefined) cells[i] = c = { statuses: new Float64Array(MAX_STATUSES + 1), buckets: new Float64Array(BUCKETS.length + 1), sum: 0, count: 0 };
+      const s = slotOf(status);
+      c.statuses[s] = (c.statuses[s] as number) + 1;
+      let b = 0;
+      while (b < BUCKETS.length && seconds > (BUCKETS[b] as number)) b++;
+      c.buckets[b] = (c.buckets[b] as number) + 1;
       c.sum += seconds;
       c.count++;
     },

@@ -28,9 +28,9 @@ export interface ReadDeps {
 }
 
 /** Counts a finished request (and logs it when asked); from the dispatcher. */
-export type Finish = (route: Route, status: number, t0: number, req: IncomingMessage, res: ServerResponse) => void;
+export type Finish = (route: Route, collection: string | undefined, status: number, t0: number, req: IncomingMessage, res: ServerResponse) => void;
 /** Answers an error and finishes the request. */
-export type Fail = (res: ServerResponse, route: Route, t0: number, req: IncomingMessage, err: unknown) => void;
+export type Fail = (res: ServerResponse, route: Route, collection: string | undefined, t0: number, req: IncomingMessage, err: unknown) => void;
 /** Answers one read of a validated collection and key; throws HttpError (401) before writing anything. */
 export type Read = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number) => void;
 
@@ -103,7 +103,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     }
     const fresh = service.fresh(collection, key);
     if (fresh !== undefined) {
-      finish(route, answer(req, res, collection, fresh, 'hit'), t0, req, res);
+      finish(route, collection, answer(req, res, collection, fresh, 'hit'), t0, req, res);
       return;
     }
     miss(req, res, route, collection, key, t0);
@@ -114,7 +114,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
   const miss = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number): void => {
     const pressure = deps.pressure.reasonAt(t0, req.socket);
     if (pressure !== undefined) {
-      finish(route, degrade(req, res, collection, key, pressure), t0, req, res);
+      finish(route, collection, degrade(req, res, collection, key, pressure), t0, req, res);
       return;
     }
     const ticket: Ticket = deps.admission.submit(
@@ -124,17 +124,17 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
           (lookup) => {
             deps.admission.done(ticket);
             deps.pressure.missAnswered(performance.now() - t0);
-            if (!ticket.expired) finish(route, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req, res);
+            if (!ticket.expired) finish(route, collection, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req, res);
           },
           (err: unknown) => {
             deps.admission.done(ticket);
             if (ticket.expired) return;
             const { error } = toHttpError(err);
             if (error.code === 'FG_ERR_STORE_TIMEOUT' || error.code === 'FG_ERR_STORE_UNAVAILABLE') {
-              finish(route, degrade(req, res, collection, key, 'store-error', error), t0, req, res);
+              finish(route, collection, degrade(req, res, collection, key, 'store-error', error), t0, req, res);
             } else if (error.code === 'FG_ERR_ORIGIN_TIMEOUT' || error.code === 'FG_ERR_ORIGIN_UNAVAILABLE') {
-              finish(route, degrade(req, res, collection, key, 'origin-error', error), t0, req, res);
-            } else fail(res, route, t0, req, err);
+              finish(route, collection, degrade(req, res, collection, key, 'origin-error', error), t0, req, res);
+            } else fail(res, route, collection, t0, req, err);
           },
         ).catch((err: unknown) => {
           // Last resort: nothing above should throw (answer catches), but a throw here must not kill the process.
@@ -142,7 +142,7 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
           sendError(res, toHttpError(err).error);
         });
       },
-      (reason) => finish(route, degrade(req, res, collection, key, reason), t0, req, res),
+      (reason) => finish(route, collection, degrade(req, res, collection, key, reason), t0, req, res),
     );
   };
   const degrade = createDegrade({

@@ -31,9 +31,9 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function createHandler(deps: RouteDeps): Handler {
   const { metrics, logger } = deps;
-  const finish = (route: Route, status: number, t0: number, req: IncomingMessage, res: ServerResponse): void => {
+  const finish = (route: Route, collection: string | undefined, status: number, t0: number, req: IncomingMessage, res: ServerResponse): void => {
     metrics.inFlight--;
-    metrics.request(route, status, (performance.now() - t0) / 1000);
+    metrics.request(route, req.method, collection, status, (performance.now() - t0) / 1000);
     if (deps.logRequests) logRequest(req, res, status, performance.now() - t0);
   };
   // --log-requests only (never on the default path): what was answered is read back from the header block the
@@ -54,11 +54,11 @@ export function createHandler(deps: RouteDeps): Handler {
     }, 'request');
   };
 
-  const fail = (res: ServerResponse, route: Route, t0: number, req: IncomingMessage, err: unknown): void => {
+  const fail = (res: ServerResponse, route: Route, collection: string | undefined, t0: number, req: IncomingMessage, err: unknown): void => {
     const { error, internal } = toHttpError(err);
     if (internal) logger.error({ err, method: req.method, url: req.url }, 'internal error');
     sendError(res, error);
-    finish(route, error.status, t0, req, res);
+    finish(route, collection, error.status, t0, req, res);
   };
   const read = createRead(deps, finish, fail);
 
@@ -69,11 +69,14 @@ export function createHandler(deps: RouteDeps): Handler {
     const url = req.url ?? '/';
     const method = req.method ?? 'GET';
     let route: Route = 'other';
+    /** The collection the URL named, once the route is one of a collection's (data, content, write, bulk). */
+    let named: string | undefined;
     try {
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);
       if (path === '/data') {
         route = 'data';
+        named = DEFAULT_COLLECTION;
         allow(method, 'GET, HEAD');
         const raw = q === -1 ? undefined : queryParam(url, q + 1, 'user_id');
         if (raw === undefined) throw new HttpError('FG_ERR_BAD_REQUEST', 'The user_id query parameter is required: /data?user_id=42');
@@ -93,14 +96,15 @@ export function createHandler(deps: RouteDeps): Handler {
         const cp = collectionProblem(collection);
         if (cp) throw new HttpError('FG_ERR_INVALID_COLLECTION', `Invalid collection: ${cp}.`);
         const key = decode(rest.slice(slash + 1));
+        named = collection;
         if (key === '_bulk' && method === 'POST') {
           route = 'bulk';
-          handleBulk(req, res, deps, collection).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
+          handleBulk(req, res, deps, collection).then((status) => finish(route, collection, status, t0, req, res), (err: unknown) => fail(res, route, collection, t0, req, err));
           return;
         }
         if (key === '_purge' && method === 'POST') {
           route = 'write';
-          handlePurge(req, res, deps, collection).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
+          handlePurge(req, res, deps, collection).then((status) => finish(route, collection, status, t0, req, res), (err: unknown) => fail(res, route, collection, t0, req, err));
           return;
         }
         const problem = keyProblem(key);
@@ -112,14 +116,14 @@ export function createHandler(deps: RouteDeps): Handler {
         }
         route = 'write';
         allow(method, 'GET, HEAD, PUT, DELETE');
-        handleWrite(req, res, deps, collection, key).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
+        handleWrite(req, res, deps, collection, key).then((status) => finish(route, collection, status, t0, req, res), (err: unknown) => fail(res, route, collection, t0, req, err));
         return;
       }
       if (path === '/healthz') {
         route = 'healthz';
         allow(method, 'GET, HEAD');
         sendJson(res, 200, { status: 'ok' });
-        finish(route, 200, t0, req, res);
+        finish(route, undefined, 200, t0, req, res);
         return;
       }
       if (path === '/readyz') {
@@ -131,9 +135,9 @@ export function createHandler(deps: RouteDeps): Handler {
         readiness(deps.readiness, detailed).then(
           ({ ready, status, checks }) => {
             sendJson(res, ready ? 200 : 503, { status, checks });
-            finish('readyz', ready ? 200 : 503, t0, req, res);
+            finish('readyz', undefined, ready ? 200 : 503, t0, req, res);
           },
-          (err: unknown) => fail(res, 'readyz', t0, req, err),
+          (err: unknown) => fail(res, 'readyz', undefined, t0, req, err),
         );
         return;
       }
@@ -148,21 +152,21 @@ export function createHandler(deps: RouteDeps): Handler {
           (text) => {
             res.writeHead(200, { 'Content-Type': metrics.registry.contentType, 'Cache-Control': 'no-store' });
             res.end(text);
-            finish('metrics', 200, t0, req, res);
+            finish('metrics', undefined, 200, t0, req, res);
           },
-          (err: unknown) => fail(res, 'metrics', t0, req, err),
+          (err: unknown) => fail(res, 'metrics', undefined, t0, req, err),
         );
         return;
       }
       if (path === '/dashboard' || path.startsWith('/dashboard/')) {
         route = 'dashboard';
         if (deps.dashboard === undefined) throw new HttpError('FG_ERR_ROUTE_NOT_FOUND', 'This server has no dashboard.');
-        finish(route, deps.dashboard.handle(req, res, path), t0, req, res);
+        finish(route, undefined, deps.dashboard.handle(req, res, path), t0, req, res);
         return;
       }
       throw new HttpError('FG_ERR_ROUTE_NOT_FOUND', 'No such route. Reads: GET /data?user_id=<id>, GET /v1/content/<collection>/<key>.');
     } catch (err) {
-      fail(res, route, t0, req, err);
+      fail(res, route, named, t0, req, err);
     }
   };
 }

@@ -107,7 +107,7 @@ for (const backend of Object.keys(BACKENDS) as Backend[]) {
       for (const name of ['floodgate_http_requests_total', 'floodgate_http_request_duration_seconds_bucket', 'floodgate_cache_lookups_total', 'floodgate_store_queries_total', 'floodgate_store_query_duration_seconds_bucket', 'floodgate_http_requests_in_flight']) {
         assert.ok(text.includes(name), `metrics lack ${name}`);
       }
-      assert.match(text, /floodgate_http_requests_total\{route="data",status="200"\} \d+/);
+      assert.match(text, /floodgate_http_requests_total\{route="data",method="GET",collection="default",status="200"\} \d+/);
     });
   });
 }
