@@ -20,7 +20,7 @@ import { StateLog, type StateLogOptions } from './http/events.ts';
 import { registerGcPauses } from './http/gc-metrics.ts';
 import { createMetrics, type MetricsOptions } from './http/metrics.ts';
 import { PressureMonitor } from './http/pressure.ts';
-import { registerServerGauges } from './http/server-metrics.ts';
+import { registerChangeFeedGauges, registerServerGauges } from './http/server-metrics.ts';
 import { createHandler, type Readiness } from './http/routes.ts';
 import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
 import { warmUp } from './http/warmup.ts';
@@ -208,10 +208,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     closers.push(() => service.close());
     await service.init();
     await origins.warnUnreachable();
-    if (store.watch) {
-      const stop = await store.watch((change) => service.applyStoreChange(change));
-      closers.push(stop);
-    }
+    const feed = store.watch ? await store.watch((change) => service.applyStoreChange(change)) : undefined;
+    if (feed) closers.push(() => feed.stop());
 
     const readiness: Readiness = { store: { check: () => store.ping(), required: true } };
     if (l2) readiness.redis = { check: () => l2.ping(), required: false };
@@ -283,6 +281,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);
     server.on('connection', (socket: Socket) => pressure.connected(socket, performance.now()));
+    if (feed) registerChangeFeedGauges(metrics.registry, () => feed.behind());
     registerServerGauges(metrics.registry, { connections: () => connections.sockets.size, limits: memoryLimits(config), pool: store.pool && (() => store.pool?.() ?? { size: 0, busy: 0, waiting: 0 }) });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -51,3 +51,59 @@ export function registerServerGauges(registry: client.Registry, deps: ServerGaug
     });
   }
 }
+
+/** How far behind the store's change feed is (store/ answers it: ChangeFeed.behind); seconds and versions. */
+export type FeedLagSource = () => Promise<{ seconds: number; versions: number }>;
+
+/** A scrape waits this long for the store's answer; past it the two series are left out of that scrape. */
+const FEED_LAG_TIMEOUT_MS = 1000;
+/** One question to the store a second at most, however many scrapes (Prometheus, /dashboard) ask. */
+const FEED_LAG_REUSE_MS = 1000;
+
+/**
+ * floodgate_change_feed_lag_seconds and floodgate_change_feed_versions_behind, asked of the store at scrape time
+ * (one query of index probes, at most once a second, reused by both). Left out of a scrape (HELP and TYPE only)
+ * while the store does not answer within a second: floodgate_dependency_up says why.
+ */
+export function registerChangeFeedGauges(registry: client.Registry, behind: FeedLagSource, now: () => number = () => performance.now()): void {
+  let last: { at: number; lag: { seconds: number; versions: number } | undefined } | undefined;
+  let asking: Promise<{ seconds: number; versions: number } | undefined> | undefined;
+  const read = (): Promise<{ seconds: number; versions: number } | undefined> => {
+    if (last !== undefined && now() - last.at < FEED_LAG_REUSE_MS) return Promise.resolve(last.lag);
+    asking ??= new Promise<{ seconds: number; versions: number } | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), FEED_LAG_TIMEOUT_MS);
+      behind().then(
+        (lag) => resolve(lag),
+        () => resolve(undefined),
+      ).finally(() => clearTimeout(timer));
+    }).then((lag) => {
+      last = { at: now(), lag };
+      asking = undefined;
+      return lag;
+    });
+    return asking;
+  };
+  const gauge = (name: string, help: string, pick: (lag: { seconds: number; versions: number }) => number): void => {
+    registry.registerMetric({
+      name,
+      help,
+      type: 'gauge',
+      aggregator: 'max',
+      async get() {
+        const lag = await read();
+        return { name, help, type: 'gauge', aggregator: 'max', values: lag === undefined ? [] : [{ labels: {}, value: pick(lag) }] };
+      },
+      reset() {},
+    } as unknown as client.Metric);
+  };
+  gauge(
+    'floodgate_change_feed_lag_seconds',
+    'How far behind the store\'s change feed is: seconds since the oldest change this process has not yet applied was written (its transaction\'s start, in PostgreSQL\'s clock); 0 when caught up; the worst worker.',
+    (lag) => lag.seconds,
+  );
+  gauge(
+    'floodgate_change_feed_versions_behind',
+    'Versions the store has committed beyond the last one this process\'s change feed applied; 0 when caught up; the worst worker.',
+    (lag) => lag.versions,
+  );
+}

@@ -14,6 +14,7 @@ export interface PgStatements {
   readonly recentKeys: string;
   readonly changes: string;
   readonly maxVersion: string;
+  readonly feedLag: string;
   readonly ping: string;
 }
 
@@ -44,6 +45,13 @@ export function pgStatements(s: string): PgStatements {
               UNION ALL SELECT collection, key, version, true FROM ${s}.tombstones WHERE version > $1
               ORDER BY version LIMIT $2`,
     maxVersion: `SELECT greatest((SELECT max(version) FROM ${s}.content), (SELECT max(version) FROM ${s}.tombstones), 0) AS v`,
+    // How far a change feed that has seen everything up to $1 is behind: the newest version, when the oldest
+    // change after $1 was written (its transaction's now(), epoch ms; NULL when there is none), and the server's
+    // clock now. Index probes only (the version indexes), however far behind.
+    feedLag: `SELECT greatest((SELECT max(version) FROM ${s}.content), (SELECT max(version) FROM ${s}.tombstones), 0) AS newest,
+              least((SELECT ${MS} FROM ${s}.content WHERE version > $1 ORDER BY version LIMIT 1),
+                    (SELECT floor(extract(epoch FROM deleted_at) * 1000)::float8 FROM ${s}.tombstones WHERE version > $1 ORDER BY version LIMIT 1)) AS oldest,
+              floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`,
     // Also a reading of PostgreSQL's clock for pg-clock.ts.
     ping: 'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
   };

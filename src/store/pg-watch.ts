@@ -6,12 +6,18 @@
 import postgres from 'postgres';
 import type { Change } from '../content/record.ts';
 import { mapPgError } from './pg-errors.ts';
+import type { ChangeFeed, FeedLag } from './store.ts';
 
 export interface WatchDeps {
   readonly url: string;
   readonly options: postgres.Options<Record<string, postgres.PostgresType>>;
   readonly channel: string;
-  readonly store: { changesSince(since: number, limit: number): Promise<Change[]>; maxVersion(): Promise<number> };
+  readonly store: {
+    changesSince(since: number, limit: number): Promise<Change[]>;
+    maxVersion(): Promise<number>;
+    /** The newest version, the write time (epoch ms, the store's clock) of the oldest change after `since` (undefined: none), the store's clock now. */
+    lagAfter(since: number): Promise<{ newest: number; oldest: number | undefined; now: number }>;
+  };
 }
 
 /**
@@ -24,10 +30,10 @@ const REPLAY_PAGE = 1000;
 const RECENT_LIMIT = 10_000;
 const BACKOFF_MAX_MS = 5000;
 
-export async function startWatch(deps: WatchDeps, onChange: (change: Change) => void): Promise<() => Promise<void>> {
+export async function startWatch(deps: WatchDeps, onChange: (change: Change) => void): Promise<ChangeFeed> {
   const feed = new Feed(deps, onChange, await deps.store.maxVersion());
   await feed.start();
-  return () => feed.stop();
+  return { stop: () => feed.stop(), behind: () => feed.behind() };
 }
 
 class Feed {
@@ -80,6 +86,16 @@ class Feed {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#sql.end({ timeout: 1 });
+  }
+
+  /**
+   * How far behind: asked of the store, in its own clock (no comparison of two hosts' clocks), so a feed that is
+   * cut off, reconnecting or replaying shows its lag growing as soon as anyone writes; 0 and 0 when caught up.
+   */
+  async behind(): Promise<FeedLag> {
+    const since = this.#lastSeen;
+    const { newest, oldest, now } = await this.#deps.store.lagAfter(since);
+    return { seconds: oldest === undefined ? 0 : Math.max(0, now - oldest) / 1000, versions: Math.max(0, newest - since) };
   }
 
   async #listen(): Promise<void> {

@@ -15,7 +15,7 @@ import { pgStatements } from './pg-statements.ts';
 import type { PgStatements } from './pg-statements.ts';
 import { startWatch } from './pg-watch.ts';
 import type { QueryReader } from './collection-query.ts';
-import type { Store } from './store.ts';
+import type { ChangeFeed, Store } from './store.ts';
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -187,6 +187,14 @@ class PostgresStore implements Store {
     return Number(row?.v ?? 0);
   }
 
+  /** For the change feed's lag (pg-watch.ts): see the feedLag statement. */
+  async lagAfter(since: number): Promise<{ newest: number; oldest: number | undefined; now: number }> {
+    const [row] = await this.#run<Row[]>('feedLag', this.#q.feedLag, [since]);
+    const now = row?.now as number;
+    this.#clock.sample(now);
+    return { newest: Number(row?.newest ?? 0), oldest: row?.oldest === null || row?.oldest === undefined ? undefined : Number(row.oldest), now };
+  }
+
   async prepareQuery(sql: string): Promise<QueryReader> {
     this.#assertOpen();
     // default_transaction_read_only in the startup packet: PostgreSQL itself refuses any write a collection query
@@ -201,9 +209,9 @@ class PostgresStore implements Store {
     return preparePgQuery(this.#reader, this.#deadline, sql);
   }
 
-  async watch(onChange: (change: Change) => void): Promise<() => Promise<void>> {
+  async watch(onChange: (change: Change) => void): Promise<ChangeFeed> {
     this.#assertOpen();
-    const stop = await startWatch({
+    const feed = await startWatch({
       url: this.#opts.listenUrl ?? this.#opts.url,
       options: pgConnectionOptions(`${this.#app}-listen`),
       channel: this.#channel,
@@ -211,10 +219,10 @@ class PostgresStore implements Store {
     }, onChange);
     const once = async (): Promise<void> => {
       this.#stops.delete(once);
-      await stop();
+      await feed.stop();
     };
     this.#stops.add(once);
-    return once;
+    return { stop: once, behind: () => feed.behind() };
   }
 
   async close(): Promise<void> {

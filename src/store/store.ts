@@ -42,10 +42,26 @@ export interface Store {
   prepareQuery(sql: string): Promise<(key: string) => Promise<Buffer | undefined>>;
   /**
    * Optional live change feed (PostgreSQL LISTEN/NOTIFY). Calls `onChange` for every committed change by any
-   * writer; after a reconnect it first replays what was missed (via changesSince). Returns a stop function.
+   * writer; after a reconnect it first replays what was missed (via changesSince).
    */
-  watch?(onChange: (change: Change) => void): Promise<() => Promise<void>>;
+  watch?(onChange: (change: Change) => void): Promise<ChangeFeed>;
   /** The connection pool right now, where there is one (PostgreSQL): size, calls running, calls waiting for a connection. */
   pool?(): { size: number; busy: number; waiting: number };
   close(): Promise<void>;
+}
+
+/** A running change feed. */
+export interface ChangeFeed {
+  stop(): Promise<void>;
+  /**
+   * How far behind the store the feed is right now, asked of the store itself (one query, index probes), all in
+   * the store's clock: `versions` the store has committed beyond the last one delivered, and `seconds` since the
+   * oldest change not yet delivered was written (its transaction's start); both 0 when caught up.
+   */
+  behind(): Promise<FeedLag>;
+}
+
+export interface FeedLag {
+  readonly seconds: number;
+  readonly versions: number;
 }

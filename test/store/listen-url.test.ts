@@ -22,14 +22,14 @@ test('the change feed listens on FLOODGATE_LISTEN_DATABASE_URL, the pool uses DA
     assert.equal(listen.accepted, 0);
     const seen: Change[] = [];
     assert.ok(store.watch);
-    const stop = await store.watch((c) => seen.push(c));
+    const feed = await store.watch((c) => seen.push(c));
     assert.equal(listen.connections, 1, 'the listener connected through its own URL');
     const pooled = pool.accepted;
     await admin.unsafe(`INSERT INTO "${schema}".content (collection, key, body, content_type) VALUES ('news', 'k1', 'x', 'text/plain')`);
     assert.ok(await eventually(() => seen.some((c) => c.key === 'k1'), 5000), 'the change arrived through the listener');
     assert.equal(listen.accepted, 1, 'nothing else used the listen URL');
     assert.ok(pooled > 0, 'the pool connected through DATABASE_URL');
-    await stop();
+    await feed.stop();
   } finally {
     await store.close();
     await dropSchema(admin, schema);

@@ -25,7 +25,7 @@ async function listenerPid(): Promise<number | undefined> {
 before(async () => {
   store = await openPostgresStore({ url: PG_URL, poolSize: 3, queueTimeoutMs: 5000, schema, applicationName: app });
   assert.ok(store.watch, 'the PostgreSQL store has a change feed');
-  stop = await store.watch((change) => seen.push(change));
+  stop = (await store.watch((change) => seen.push(change))).stop;
 });
 after(async () => {
   try {
