@@ -1,5 +1,6 @@
 // floodgate import FILE: load NDJSON or CSV content straight into the store.
 import { BulkError } from '../content/bulk.ts';
+import { CollectionsError, loadCollections, type CollectionDef } from '../content/collections.ts';
 import { CsvHeaderError, STDIN, formatOf, importFile } from '../content/importer.ts';
 import { collectionProblem } from '../content/keys.ts';
 import { BULK_BATCH } from '../content/ndjson.ts';
@@ -14,7 +15,7 @@ Usage: floodgate import FILE [--collection NAME] [--format ndjson|csv] [--batch 
        FILE - reads standard input (NDJSON unless --format csv): producer | floodgate import - --collection recs
 
 NDJSON: one object a line: {"key":"42","body":"text"} | {"key":"42","json":{…}} | {"key":"42","base64":"…"},
-        optional "contentType" and "collection" (default: --collection).
+        optional "contentType" and "collection" (default the --collection option).
 CSV:    a header row naming the columns: key, and one of body/json/base64; optional contentType, collection.
 
 A malformed line (bad JSON or CSV, invalid UTF-8, a bad key or content type) is reported with its line number
@@ -25,15 +26,27 @@ The store is the one floodgate serve uses: --data-dir (SQLite, default ./data) o
 Servers on PostgreSQL see the imported content at once (change feed); servers on the embedded SQLite store
 see it as their cached copies expire (TTL), or at once for keys they have not cached.
 
+Give the collections file serve uses (--collections FILE or FLOODGATE_COLLECTIONS) and records for its
+read-only collections (a "query" or an "origin": served from there, never from what is imported) are refused:
+--collection naming one is an error, a line naming one is a bad line.
+
 Options:
   --collection NAME   collection for records that name none (default default)
   --format F          ndjson or csv (default from the file name, .csv = csv)
   --batch N           records per transaction (default ${BULK_BATCH})
+  --collections FILE  the collections file: refuse records for its read-only collections
   --data-dir, --database-url, --db-schema, --db-pool   as for floodgate serve
 
 Example:
-  floodgate import users.ndjson --collection recommendations
+  floodgate import offers.ndjson --collection offers
 `;
+
+/** Why records of `collection` cannot be imported (served from a query or an origin), or undefined. */
+export function readOnlyProblem(def: CollectionDef | undefined): string | undefined {
+  if (def?.query !== undefined) return `collection ${def.name} is read-only (served from its SQL query in the collections file): what is imported into it would never be served`;
+  if (def?.origin !== undefined) return `collection ${def.name} is read-only (served from its origin in the collections file): what is imported into it would never be served`;
+  return undefined;
+}
 
 const LISTED_BAD_LINES = 20;
 
@@ -62,6 +75,17 @@ export const command: Command = {
       return 2;
     }
 
+    let collections: Map<string, CollectionDef>;
+    try {
+      collections = await loadCollections(config.collections, config.ttl, { deadlineMs: config.deadline });
+      const problem = readOnlyProblem(collections.get(collection));
+      if (problem) throw new CollectionsError(`--collection: ${problem}`);
+    } catch (err) {
+      if (!(err instanceof CollectionsError)) throw err;
+      process.stderr.write(`floodgate import: ${err.message}; nothing was imported\n`);
+      return 2;
+    }
+
     const store = await openStore(storeOptions(config, { queueTimeoutMs: batchTimeoutMs(config) }));
     const tty = process.stderr.isTTY;
     let listed = 0;
@@ -74,6 +98,7 @@ export const command: Command = {
         write: async (batch) => {
           await store.putMany(batch);
         },
+        refuse: (c) => readOnlyProblem(collections.get(c)),
         onBadLine: (line, message) => {
           if (listed++ < LISTED_BAD_LINES) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${file}:${line}: ${message}\n`);
         },

@@ -21,6 +21,8 @@ export interface BulkOptions {
   /** Called after every committed batch with the records committed so far. */
   readonly onBatch?: (imported: number) => void;
   readonly batchSize?: number;
+  /** Why records of this collection cannot be imported (a read-only collection), or undefined; such a line is refused. */
+  readonly refuse?: (collection: string) => string | undefined;
 }
 
 export interface BulkCounts {
@@ -60,7 +62,9 @@ export class Batcher implements BulkCounts {
   }
 
   /** Adds a write; a promise when that filled the batch (await it), else undefined. */
-  add(write: ContentWrite): Promise<void> | undefined {
+  add(write: ContentWrite, line: number): Promise<void> | undefined {
+    const refused = this.#opts.refuse?.(write.collection);
+    if (refused !== undefined) return this.bad(line, refused);
     this.#batch.push(write);
     this.#bytes += write.body.length + write.key.length + write.contentType.length;
     return this.#batch.length >= this.#size || this.#bytes >= BULK_BATCH_BYTES ? this.flush() : this.breathe();
@@ -128,7 +132,7 @@ export async function loadNdjson(source: AsyncIterable<Buffer>, opts: BulkOption
       if (!(err instanceof LineError)) throw err;
       return b.bad(lineNo, err.message);
     }
-    return b.add(write);
+    return b.add(write, lineNo);
   };
   try {
     // A line split over chunks is kept as its pieces and joined once, at its end.

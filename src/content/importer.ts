@@ -17,6 +17,8 @@ export interface ImportOptions {
   /** Writes one batch in one transaction. */
   write: (batch: readonly ContentWrite[]) => Promise<void>;
   onBadLine: (line: number, message: string) => void;
+  /** Why records of a collection cannot be imported (a read-only collection), or undefined; such lines are refused. */
+  refuse?: (collection: string) => string | undefined;
   /** Called after every batch with bytes read so far, the file size and records written. */
   onProgress?: (bytesRead: number, totalBytes: number, imported: number) => void;
 }
@@ -51,6 +53,7 @@ export async function importFile(opts: ImportOptions): Promise<ImportResult> {
     onBadLine: opts.onBadLine,
     batchSize: opts.batchSize,
     onBatch: (imported) => opts.onProgress?.('bytesRead' in input ? input.bytesRead : 0, total, imported),
+    refuse: opts.refuse,
   };
   try {
     const counts = opts.format === 'ndjson' ? await loadNdjson(input, { ...bulk, collection: opts.collection, allowCollection: true }) : await loadCsv(input, bulk, opts.collection);
@@ -93,7 +96,7 @@ async function loadCsv(input: NodeJS.ReadableStream, opts: BulkOptions, collecti
         if (wait) await wait;
         continue;
       }
-      const wait = b.add(write);
+      const wait = b.add(write, info.lines);
       if (wait) await wait;
     }
     await b.flush();

@@ -151,6 +151,49 @@ describe('floodgate import', () => {
     }
   });
 
+  it('refuses records for the read-only collections of the collections file: --collection naming one is an error, a line naming one a bad line', async () => {
+    const collections = join(dir, 'collections.json');
+    writeFileSync(collections, JSON.stringify({ collections: {
+      recommendations: { ttl: '5m', query: 'SELECT payload FROM recommendations WHERE user_id = ?' },
+      recs: { origin: 'http://127.0.0.1:9/users/{key}', ttl: '5m' },
+      offers: { ttl: '1m' },
+    } }));
+    const dataDir = join(dir, 'd-readonly');
+    writeFileSync(join(dir, 'ro.ndjson'), [
+      JSON.stringify({ key: 'a', body: 'x' }),
+      JSON.stringify({ key: 'b', body: 'x', collection: 'recommendations' }),
+      JSON.stringify({ key: 'c', body: 'x', collection: 'recs' }),
+      JSON.stringify({ key: 'd', body: 'x', collection: 'free' }),
+    ].join('\n') + '\n');
+    const whole = cli([join(dir, 'ro.ndjson'), '--data-dir', dataDir, '--collections', collections, '--collection', 'recommendations']);
+    assert.equal(whole.status, 2, whole.stderr);
+    assert.deepEqual(whole.stderr.trim().split('\n'), ['floodgate import: --collection: collection recommendations is read-only (served from its SQL query in the collections file): what is imported into it would never be served; nothing was imported']);
+    // The environment names the file as well as the flag does.
+    const byEnv = cli([join(dir, 'ro.ndjson'), '--data-dir', dataDir, '--collection', 'recs'], { FLOODGATE_COLLECTIONS: collections });
+    assert.equal(byEnv.status, 2, byEnv.stderr);
+    assert.match(byEnv.stderr, /collection recs is read-only \(served from its origin/);
+    const lines = cli([join(dir, 'ro.ndjson'), '--data-dir', dataDir, '--collections', collections, '--collection', 'offers']);
+    assert.equal(lines.status, 0, lines.stderr);
+    assert.match(lines.stderr, /ro\.ndjson:2: collection recommendations is read-only/);
+    assert.match(lines.stderr, /ro\.ndjson:3: collection recs is read-only/);
+    assert.match(lines.stdout, /imported 2 records .*; 2 bad lines skipped/);
+    writeFileSync(join(dir, 'ro.csv'), 'key,body,collection\ne,x,recommendations\nf,x,\n');
+    const csv = cli([join(dir, 'ro.csv'), '--data-dir', dataDir, '--collections', collections]);
+    assert.equal(csv.status, 0, csv.stderr);
+    assert.match(csv.stderr, /ro\.csv:2: collection recommendations is read-only/);
+    const store = await openStore({ databaseUrl: '', dataDir });
+    try {
+      assert.equal(await store.count(), 3, 'a and d, then f');
+      assert.equal(await store.hasAny('recommendations'), false);
+      assert.equal(await store.hasAny('recs'), false);
+      assert.equal((await store.get('offers', 'a'))?.body.toString(), 'x');
+      assert.equal((await store.get('free', 'd'))?.body.toString(), 'x');
+      assert.equal((await store.get('default', 'f'))?.body.toString(), 'x');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('fails clearly on a missing file or a bad option', () => {
     const missing = cli([join(dir, 'nope.ndjson'), '--data-dir', join(dir, 'x')]);
     assert.equal(missing.status, 1);
