@@ -14,8 +14,8 @@ file (the SQLite schema is applied whenever the file is opened).
 Usage: floodgate migrate [--database-url <url>] [--db-schema <name>] [--data-dir <dir>]
 
   --database-url <url>   DATABASE_URL          postgres:// or postgresql://; empty = embedded SQLite
-  --db-schema <name>     FLOODGATE_DB_SCHEMA   PostgreSQL schema [default: floodgate]
-  --data-dir <dir>       FLOODGATE_DATA_DIR    folder of floodgate.db [default: ./data]
+  --db-schema <name>     FLOODGATE_DB_SCHEMA   PostgreSQL schema (default floodgate)
+  --data-dir <dir>       FLOODGATE_DATA_DIR    folder of floodgate.db (default ./data)
 
 Exit status: 0 applied or up to date, 1 the store failed, 2 bad usage.
 `;
