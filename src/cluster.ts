@@ -107,7 +107,8 @@ export class Supervisor {
     this.#opts.logger.error('reload failed: rolling the replaced workers back to the previous configuration');
     this.#env = previous.env;
     this.#generation = previous.generation;
-    await this.rollingRestart();
+    this.#rolling ??= this.#roll(true).finally(() => (this.#rolling = undefined));
+    await this.#rolling;
     return false;
   }
 
@@ -117,11 +118,18 @@ export class Supervisor {
     await Promise.all([...this.#workers.keys()].map((w) => this.#retire(w)));
   }
 
-  /** A plain restart rolls every worker; after a reload, the ones not yet on the current generation. */
-  async #roll(): Promise<boolean> {
+  /**
+   * A plain restart rolls every worker; after a reload, the ones not yet on the current generation. A roll back
+   * (`back`: a reload failed part-way) rolls only those, and when the previous configuration cannot start either
+   * (the dependency that failed the reload still failing), it retires the worker on the failed configuration
+   * anyway, since the others serve the previous one, and starts its replacement later (#refill): two
+   * configurations never keep serving side by side, at the cost of a worker fewer meanwhile.
+   */
+  async #roll(back = false): Promise<boolean> {
     const log = this.#opts.logger;
-    const plain = [...this.#workers.values()].every((s) => s.generation === this.#generation);
-    log.info({ workers: this.#workers.size }, 'rolling restart');
+    const plain = !back && [...this.#workers.values()].every((s) => s.generation === this.#generation);
+    log.info({ workers: this.#workers.size }, back ? 'rolling back' : 'rolling restart');
+    let short = false;
     for (const [old, state] of [...this.#workers.entries()]) {
       if (this.#stopping) return false;
       if (state.retiring || (!plain && state.generation === this.#generation) || !this.#workers.has(old)) continue;
@@ -129,13 +137,33 @@ export class Supervisor {
       try {
         await fresh.ready;
       } catch (err) {
-        log.error({ err: { message: (err as Error).message } }, 'rolling restart stopped: a new worker failed to start');
-        return false;
+        log.error({ err: { message: (err as Error).message } }, back ? 'rolling back: a worker failed to start; retiring the one on the failed configuration anyway' : 'rolling restart stopped: a new worker failed to start');
+        if (!back) return false;
+        short = true;
       }
       await this.#retire(old);
     }
-    log.info('rolling restart done');
+    if (short) {
+      this.#refill(1);
+      return false;
+    }
+    log.info(back ? 'rolled back' : 'rolling restart done');
     return true;
+  }
+
+  /** Starts workers of the current configuration until there are --workers again, with back-off while they fail. */
+  #refill(attempt: number): void {
+    const delay = attempt === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 100 * 2 ** (attempt - 1));
+    setTimeout(() => {
+      if (this.#stopping || this.#workers.size >= this.#opts.workers) return;
+      this.#fork(false).ready.then(
+        () => this.#refill(0),
+        (err: unknown) => {
+          this.#opts.logger.error({ err: { message: (err as Error).message }, retryInMs: Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) }, 'a worker failed to start; starting another later');
+          this.#refill(attempt + 1);
+        },
+      );
+    }, delay);
   }
 
   #fork(replaceOnDeath = true): WorkerState {
