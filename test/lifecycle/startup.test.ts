@@ -2,7 +2,7 @@
 // per worker), exit 2 for a configuration mistake and 1 for a runtime failure; --check connects without serving.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +64,25 @@ describe('start-up errors', () => {
     } finally {
       taken.close();
     }
+  });
+
+  const somaxconn = Number(existsSync('/proc/sys/net/core/somaxconn') ? readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim() : NaN);
+  it('the somaxconn advisory is logged once per host, not at every start', { skip: !(somaxconn < 65_535) ? 'the kernel does not cap --backlog here' : false }, async () => {
+    // The marker lives in the system's temp directory: this test gives each "host" one of its own.
+    const host = mkdtempSync(join(dir, 'host-'));
+    const advisory = /caps the listen backlog at \d+ \(net\.core\.somaxconn\).*said once per host/;
+    const first = await startServe(['--workers', '1', '--log-level', 'info'], { TMPDIR: host });
+    servers.push(first);
+    assert.match(first.output(), advisory);
+    await first.kill();
+    const second = await startServe(['--workers', '1', '--log-level', 'info'], { TMPDIR: host });
+    servers.push(second);
+    assert.match(second.output(), /floodgate is serving on/);
+    assert.doesNotMatch(second.output(), /somaxconn/);
+    // Another host (another temp directory) is told again.
+    const other = await startServe(['--workers', '1', '--log-level', 'info'], { TMPDIR: mkdtempSync(join(dir, 'host-')) });
+    servers.push(other);
+    assert.match(other.output(), advisory);
   });
 
   it('the start hint reads user 42 only when that user exists', async () => {
