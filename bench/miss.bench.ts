@@ -11,8 +11,11 @@
 // p99, server CPU µs per request (/proc utime + stime of the server's process tree, before/after), and the ratio
 // to the fastest raw server of that tier (best round of each row).
 // Environment: MISS_KEYS (1,000,000; --quick 50,000), MISS_SECONDS (10; --quick 3), MISS_ROUNDS (2; --quick 1),
-// FG_BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a schema fg_miss_<random> is created and
-// dropped). Redis is a private redis-server on a free port. The SQLite store is built once under .bench/.
+// FG_BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; a schema <MISS_SCHEMA_PREFIX, fg_miss>_<random>
+// is created and dropped), MISS_BEFORE (a directory holding another checkout of floodgate, with its node_modules:
+// each tier gets a row "before: floodgate --cache-bytes 0" run from there, so a change is measured against the
+// commit before it in the same run), MISS_PG_PIPELINE=1 (a third raw PostgreSQL server: `pg` in pipeline mode).
+// Redis is a private redis-server on a free port. The SQLite store is built once under .bench/.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -33,6 +36,9 @@ const SECONDS = Number(process.env.MISS_SECONDS ?? (QUICK ? 3 : 10));
 const ROUNDS = Number(process.env.MISS_ROUNDS ?? (QUICK ? 1 : 2));
 const CONNECTIONS = 64;
 const PG_URL = process.env.FG_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SCHEMA_PREFIX = process.env.MISS_SCHEMA_PREFIX ?? 'fg_miss';
+const PG_PIPELINE = process.env.MISS_PG_PIPELINE === '1';
+const BEFORE = process.env.MISS_BEFORE === undefined || process.env.MISS_BEFORE === '' ? undefined : resolve(process.env.MISS_BEFORE);
 const PATH = '/data?user_id=';
 const root = resolve(import.meta.dirname, '..');
 const node = process.execPath;
@@ -69,12 +75,12 @@ function rawServer(name: string, args: string[]): Contender {
   };
 }
 
-function floodgate(name: string, args: (round: number) => string[]): Contender {
+function floodgate(name: string, args: (round: number) => string[], root?: string): Contender {
   return {
     name, raw: false,
     async start(round) {
       // shedding off: each row measures what the path can answer, not how fast it refuses
-      const srv = await serve({ args: ['--log-level', 'warn', '--warmup', '0', ...EVENT_LOOP_SHEDDING_OFF, ...args(round)], wrap: pin(0), readyTimeoutMs: 120_000 });
+      const srv = await serve({ args: ['--log-level', 'warn', '--warmup', '0', ...EVENT_LOOP_SHEDDING_OFF, ...args(round)], wrap: pin(0), readyTimeoutMs: 120_000, root });
       return { url: srv.url, pid: srv.pid, stop: () => srv.stop() };
     },
   };
@@ -119,6 +125,11 @@ async function tier(title: string, contenders: Contender[]): Promise<Record<stri
   });
 }
 
+/** The row of the same server run from the MISS_BEFORE checkout, if one was given. */
+function before(args: (round: number) => string[]): Contender[] {
+  return BEFORE === undefined ? [] : [floodgate('before: floodgate --cache-bytes 0', args, BEFORE)];
+}
+
 /** Builds (once) a SQLite store of KEYS demo users under .bench/. */
 function sqliteStore(): string {
   const dir = join(root, '.bench', `miss-sqlite-${KEYS}`);
@@ -132,19 +143,24 @@ function sqliteStore(): string {
 }
 
 log(`bench miss: ${KEYS.toLocaleString('en')} keys, random ids, wrk -c${CONNECTIONS} ${SECONDS} s per run, ${ROUNDS} round(s)${QUICK ? ' (--quick)' : ''}; ` +
-  'server pinned to core 0, wrk to core 1, PostgreSQL and redis-server unpinned');
+  `server pinned to core 0, wrk to core 1, PostgreSQL and redis-server unpinned${BEFORE === undefined ? '' : `; 'before:' rows run ${BEFORE}`}`);
+if (BEFORE !== undefined && !existsSync(join(BEFORE, 'bin', 'floodgate.js'))) {
+  log(`MISS_BEFORE=${BEFORE} holds no floodgate checkout (no bin/floodgate.js): make one with git worktree add or git archive, with its node_modules.`);
+  process.exit(2);
+}
 const rows: Record<string, string | number>[] = [];
 const dataDir = wanted('sqlite') || wanted('redis') ? sqliteStore() : '';
 if (wanted('sqlite')) {
   rows.push(...await tier('SQLite', [
     rawServer('raw node:sqlite', ['sqlite', join(dataDir, 'floodgate.db')]),
     floodgate('floodgate --cache-bytes 0', () => ['--data-dir', dataDir, '--cache-bytes', '0']),
+    ...before(() => ['--data-dir', dataDir, '--cache-bytes', '0']),
     floodgate('floodgate, cold memory tier', () => ['--data-dir', dataDir]),
   ]));
 }
 await using redis = await startRedisServer(['--maxmemory', '1gb', '--maxmemory-policy', 'allkeys-lru']);
 if (wanted('pg')) {
-  const schema = `fg_miss_${randomBytes(4).toString('hex')}`;
+  const schema = `${SCHEMA_PREFIX}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(PG_URL, { max: 1, onnotice: () => undefined });
   try {
     log(`  seeding ${KEYS.toLocaleString('en')} demo users into PostgreSQL schema ${schema}…`);
@@ -154,7 +170,9 @@ if (wanted('pg')) {
     rows.push(...await tier('PostgreSQL', [
       rawServer('raw pg, pool 10', ['pg', PG_URL, schema]),
       rawServer('raw postgres.js, pool 10', ['postgres', PG_URL, schema]),
+      ...(PG_PIPELINE ? [rawServer('raw pg pipeline mode, 10 clients', ['pgpipe', PG_URL, schema])] : []),
       floodgate('floodgate --cache-bytes 0', () => [...pgArgs, '--cache-bytes', '0']),
+      ...before(() => [...pgArgs, '--cache-bytes', '0']),
       // every id misses the empty Redis tier too (a fresh prefix per round) and is written to it
       floodgate('floodgate, cold memory + cold Redis', (round) => [...pgArgs, '--redis-url', redis.url, '--redis-prefix', `fgmiss-pg-${round}:`]),
     ]));
@@ -179,6 +197,7 @@ if (wanted('redis')) {
     rawServer('raw ioredis HGET, auto-pipelining on', ['redis', redis.url, prefix, 'on']),
     rawServer('raw ioredis HGET, auto-pipelining off', ['redis', redis.url, prefix, 'off']),
     floodgate('floodgate --cache-bytes 0 (Redis over SQLite)', () => [...redisArgs, '--cache-bytes', '0']),
+    ...before(() => [...redisArgs, '--cache-bytes', '0']),
     floodgate('floodgate, cold memory tier', () => redisArgs),
   ]));
 }

@@ -2,6 +2,9 @@
 //   raw-server.ts PORT N                          the demo bodies of ids 1..N from a Map (the warm hit path)
 //   raw-server.ts PORT sqlite FILE                node:sqlite, one prepared point read (floodgate's own get SQL)
 //   raw-server.ts PORT pg URL SCHEMA              `pg`, pool of 10, a named prepared statement (floodgate's get SQL)
+//   raw-server.ts PORT pgpipe URL SCHEMA          `pg`, 10 clients in pipeline mode (several statements in flight on
+//                                                 one connection, as postgres.js does), each call on the client with
+//                                                 the fewest in flight, a named prepared statement
 //   raw-server.ts PORT postgres URL SCHEMA        postgres.js, pool of 10, prepared (floodgate's get SQL)
 //   raw-server.ts PORT redis URL PREFIX on|off    ioredis, one HGET of the record's body field at floodgate's key
 //                                                 layout, auto-pipelining on or off
@@ -60,6 +63,30 @@ if (/^\d+$/.test(mode)) {
     pool.query<{ body: Buffer; content_type: string }>({ name: 'get', text, values: ['default', id] }).then(
       (r) => answer(res, r.rows[0]?.body, r.rows[0]?.content_type),
       (err: unknown) => failed(res, err),
+    );
+  };
+} else if (mode === 'pgpipe') {
+  const clients = await Promise.all(Array.from({ length: POOL }, async () => {
+    const client = new pg.Client({ connectionString: process.argv[4], pipeline: true } as pg.ClientConfig);
+    await client.connect();
+    return client;
+  }));
+  const inFlight = new Array<number>(POOL).fill(0);
+  const text = pgStatements(`"${process.argv[5] ?? ''}"`).get;
+  lookup = (id, res) => {
+    let c = 0;
+    for (let i = 1; i < POOL; i++) if ((inFlight[i] ?? 0) < (inFlight[c] ?? 0)) c = i;
+    inFlight[c] = (inFlight[c] ?? 0) + 1;
+    const done = (): void => void (inFlight[c] = (inFlight[c] ?? 1) - 1);
+    (clients[c] as pg.Client).query<{ body: Buffer; content_type: string }>({ name: 'get', text, values: ['default', id] }).then(
+      (r) => {
+        done();
+        answer(res, r.rows[0]?.body, r.rows[0]?.content_type);
+      },
+      (err: unknown) => {
+        done();
+        failed(res, err);
+      },
     );
   };
 } else if (mode === 'postgres') {

@@ -42,6 +42,11 @@ export interface ServeOptions {
   readonly wrap?: readonly string[];
   /** How long to wait for /healthz, ms. Default 30 s (seeding many users takes a while). */
   readonly readyTimeoutMs?: number;
+  /**
+   * Another checkout of floodgate to run instead of this one (its bin/floodgate.js, with it as the working
+   * directory): a benchmark compares a change with the commit before it side by side in one run.
+   */
+  readonly root?: string;
 }
 
 export interface ExitStatus {
@@ -89,7 +94,7 @@ interface Spawned {
 async function spawnServe(opts: ServeOptions, port: number): Promise<Spawned> {
   const dataDir = await mkdtemp(join(tmpdir(), `fg-serve-${process.pid}-`));
   const args = [
-    ...(opts.nodeArgs ?? []), BIN, 'serve',
+    ...(opts.nodeArgs ?? []), opts.root === undefined ? BIN : join(opts.root, 'bin', 'floodgate.js'), 'serve',
     '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--seed', '0', '--log-level', 'warn', '--data-dir', dataDir,
     ...(opts.args ?? []),
   ];
@@ -97,7 +102,7 @@ async function spawnServe(opts: ServeOptions, port: number): Promise<Spawned> {
   for (const [k, v] of Object.entries(process.env)) if (!SERVER_ENV.test(k)) env[k] = v;
   Object.assign(env, opts.env);
   const argv = [...(SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--'] : []), ...(opts.wrap ?? []), process.execPath, ...args];
-  const child = spawn(argv[0] as string, argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0] as string, argv.slice(1), { cwd: opts.root ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const out = new Tail();
   const err = new Tail();
