@@ -7,8 +7,8 @@ import type { ContentObserver, StoreOp } from '../content/service.ts';
 import type { Admission } from './admission.ts';
 import type { PressureMonitor } from './pressure.ts';
 
-export type Route = 'data' | 'content' | 'write' | 'bulk' | 'metrics' | 'healthz' | 'readyz' | 'dashboard' | 'other';
-const ROUTES: readonly Route[] = ['data', 'content', 'write', 'bulk', 'metrics', 'healthz', 'readyz', 'dashboard', 'other'];
+export type Route = 'data' | 'content' | 'write' | 'bulk' | 'warm' | 'metrics' | 'healthz' | 'readyz' | 'dashboard' | 'other';
+const ROUTES: readonly Route[] = ['data', 'content', 'write', 'bulk', 'warm', 'metrics', 'healthz', 'readyz', 'dashboard', 'other'];
 
 export interface Metrics extends ContentObserver {
   readonly registry: client.Registry;
