@@ -24,6 +24,8 @@ export const WARM_QUERY_KEYS = 250;
 const RECENT_CHANGES = 8192;
 /** Warm notices from other instances waiting for their Redis read; beyond it the oldest is dropped (and counted). */
 const MAX_QUEUED_NOTICES = 256;
+const REDIS_TRIES = 3;
+const REDIS_PAUSE_MS = 50;
 
 export interface WarmerOptions {
   store: Store;
@@ -164,26 +166,12 @@ export class Warmer {
       requested: keys.length, found: 0, missing: 0, bytes: 0, kept: 0, accounted: 0, newer: 0,
       redis: l2 ? 'stored' : 'off', workers: 0, answered: 0, announced: false,
     };
+    // Each part's hand-over (Redis, the other workers) runs while the next part is read from the store; the batch
+    // is answered once all of them are done, so the client's pace is the slowest worker's.
+    const handovers: Promise<void>[] = [];
     let workersKnown = true;
     let shared = false;
-    for (let i = 0; i < keys.length; i += WARM_QUERY_KEYS) {
-      if (i > 0) await yieldToRequests();
-      const part = keys.slice(i, i + WARM_QUERY_KEYS);
-      let records: ContentRecord[];
-      try {
-        records = await this.#o.timed('warm', () => this.#o.store.getMany(collection, part));
-      } catch (err) {
-        out.missing = i - out.found;
-        throw new WarmError(out, { first: part[0] as string, last: part.at(-1) as string, keys: part.length }, err);
-      }
-      out.found += records.length;
-      for (const r of records) out.bytes += r.body.length;
-      const stored = this.#store(records);
-      out.kept += stored.kept;
-      out.accounted += stored.accounted;
-      out.newer += stored.newer;
-      this.stats.store += stored.kept;
-      if (records.length === 0) continue;
+    const handOver = async (records: ContentRecord[]): Promise<void> => {
       const [redisOk, reached] = await Promise.all([this.#fillRedis(collection, records), this.#share(collection, records)]);
       if (!redisOk && l2) out.redis = 'unavailable';
       if (redisOk && l2) out.announced = (await this.#announce(collection, records)) || out.announced;
@@ -194,6 +182,30 @@ export class Warmer {
         out.answered = shared ? Math.min(out.answered, reached.answered) : reached.answered;
         shared = true;
       }
+    };
+    try {
+      for (let i = 0; i < keys.length; i += WARM_QUERY_KEYS) {
+        if (i > 0) await yieldToRequests();
+        const part = keys.slice(i, i + WARM_QUERY_KEYS);
+        let records: ContentRecord[];
+        try {
+          records = await this.#o.timed('warm', () => this.#o.store.getMany(collection, part));
+        } catch (err) {
+          out.missing = i - out.found;
+          throw new WarmError(out, { first: part[0] as string, last: part.at(-1) as string, keys: part.length }, err);
+        }
+        out.found += records.length;
+        for (const r of records) out.bytes += r.body.length;
+        const stored = this.#store(records);
+        out.kept += stored.kept;
+        out.accounted += stored.accounted;
+        out.newer += stored.newer;
+        this.stats.store += stored.kept;
+        if (records.length > 0) handovers.push(handOver(records));
+      }
+    } finally {
+      // What was read reaches the others even when a later part fails (they never throw: failures are counted).
+      await Promise.all(handovers);
     }
     if (!workersKnown) out.workers = null;
     out.missing = keys.length - out.found;
@@ -232,12 +244,26 @@ export class Warmer {
     // Version-guarded writes are safe even while Redis is suspected of older copies (l2-repair.ts): they only
     // replace older versions. Reading it is another matter (#drain).
     if (!l2?.healthy) return false;
-    try {
-      await l2.setMany(records, this.#o.redisTtlSeconds(collection));
-      return true;
-    } catch (err) {
-      this.#o.onError('redis fill while warming', err);
-      return false;
+    return this.#tries('redis fill while warming', () => l2.setMany(records, this.#o.redisTtlSeconds(collection)));
+  }
+
+  /**
+   * A Redis call of the warm-up, tried REDIS_TRIES times REDIS_PAUSE_MS apart while the tier stays healthy: one
+   * command past its deadline (100 ms by default; a busy machine can stall a process that long) must not leave a
+   * batch out of Redis, and out of the other instances, which load it from there. Both calls are idempotent.
+   */
+  async #tries(what: string, call: () => Promise<void>): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call();
+        return true;
+      } catch (err) {
+        if (attempt >= REDIS_TRIES || this.#o.l2?.healthy === false) {
+          this.#o.onError(what, err);
+          return false;
+        }
+        await new Promise((resolve) => setTimeout(resolve, REDIS_PAUSE_MS));
+      }
     }
   }
 
@@ -248,15 +274,10 @@ export class Warmer {
   }
 
   async #announce(collection: string, records: readonly ContentRecord[]): Promise<boolean> {
-    const announce = this.#o.bus?.announceWarm;
-    if (!announce) return false;
-    try {
-      await announce.call(this.#o.bus, { instance: this.#o.instance, collection, keys: records.map((r) => r.key) });
-      return true;
-    } catch (err) {
-      this.#o.onError('warm notice publish', err);
-      return false;
-    }
+    const bus = this.#o.bus;
+    if (!bus?.announceWarm) return false;
+    const notice = { instance: this.#o.instance, collection, keys: records.map((r) => r.key) };
+    return this.#tries('warm notice publish', () => bus.announceWarm?.(notice) ?? Promise.resolve());
   }
 
   /** Another instance warmed keys and stored them in Redis: load them from there, one notice after the other. */
@@ -280,14 +301,14 @@ export class Warmer {
           this.stats.notInRedis += n.keys.length;
           continue;
         }
-        try {
-          const got = await l2.getMany(n.collection, n.keys);
+        let got: (ContentRecord | undefined)[] = [];
+        const notice = n;
+        if (await this.#tries('redis read of warmed keys', async () => void (got = await l2.getMany(notice.collection, notice.keys)))) {
           const records = got.filter((r): r is ContentRecord => r !== undefined);
           this.stats.notInRedis += n.keys.length - records.length;
           this.stats.redis += this.#store(records).kept;
-        } catch (err) {
+        } else {
           this.stats.notInRedis += n.keys.length;
-          this.#o.onError('redis read of warmed keys', err);
         }
         await yieldToRequests();
       }

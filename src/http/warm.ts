@@ -71,9 +71,9 @@ export async function handleWarm(req: IncomingMessage, res: ServerResponse, deps
     sendJson(res, 200, { ...base, memory, redis: service.l2 ? (service.l2.healthy ? 'up' : 'down') : 'off', ...(records === undefined ? {} : { records }) });
     return 200;
   }
+  await knownCollection(deps, collection);
   const outcome = await warmOrFail(res, base, () => service.warmer.warm(collection, [...new Set(keys as string[])]));
   if (outcome === undefined) return 503;
-  if (outcome.found === 0) await knownCollection(deps, collection);
   sendJson(res, 200, { ...base, ...outcome, memory: service.warmer.memory() ?? null });
   return 200;
 }
@@ -94,10 +94,17 @@ async function warmOrFail<T extends WarmOutcome>(res: ServerResponse, base: obje
   }
 }
 
+/** Collections of the store found to hold records, asked once per worker (one index probe), not once per batch. */
+const holding = new Set<string>();
+
 /** 404 for a collection that neither the collections file names nor the store holds a record of. */
 async function knownCollection(deps: WriteDeps, collection: string): Promise<void> {
   const service = deps.service;
-  if (service.collection(collection) !== undefined || (await service.store.hasAny(collection))) return;
+  if (service.collection(collection) !== undefined || holding.has(collection)) return;
+  if (await service.store.hasAny(collection)) {
+    holding.add(collection);
+    return;
+  }
   const names = service.collectionNames;
   const near = names.filter((n) => editDistance(n.toLowerCase(), collection.toLowerCase()) <= 2);
   const hint = near.length > 0 ? ` Did you mean ${near.join(' or ')}?` : names.length > 0 ? ` The collections file names ${names.join(', ')}.` : '';
