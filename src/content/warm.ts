@@ -169,6 +169,7 @@ export class Warmer {
     // Each part's hand-over (Redis, the other workers) runs while the next part is read from the store; the batch
     // is answered once all of them are done, so the client's pace is the slowest worker's.
     const handovers: Promise<void>[] = [];
+    const stored: ContentRecord[] = [];
     let workersKnown = true;
     let shared = false;
     const handOver = async (records: ContentRecord[]): Promise<void> => {
@@ -196,16 +197,19 @@ export class Warmer {
         }
         out.found += records.length;
         for (const r of records) out.bytes += r.body.length;
-        const stored = this.#store(records);
-        out.kept += stored.kept;
-        out.accounted += stored.accounted;
-        out.newer += stored.newer;
-        this.stats.store += stored.kept;
+        const set = this.#set(records);
+        out.newer += records.length - set.length;
+        for (const r of set) stored.push(r);
         if (records.length > 0) handovers.push(handOver(records));
       }
     } finally {
       // What was read reaches the others even when a later part fails (they never throw: failures are counted).
       await Promise.all(handovers);
+      // What the tier holds once the whole batch is in: a batch larger than the tier pushes out its own first records.
+      const held = this.#held(stored);
+      out.kept = held.kept;
+      out.accounted = held.accounted;
+      this.stats.store += held.kept;
     }
     if (!workersKnown) out.workers = null;
     out.missing = keys.length - out.found;
@@ -214,29 +218,37 @@ export class Warmer {
 
   /** Stores records in this worker's memory tier, but none older than a change heard of meanwhile. */
   #store(records: readonly ContentRecord[]): { kept: number; accounted: number; newer: number } {
+    const stored = this.#set(records);
+    return { ...this.#held(stored), newer: records.length - stored.length };
+  }
+
+  /** memory.set() each record not older than a change heard of meanwhile; answers those it set. */
+  #set(records: readonly ContentRecord[]): ContentRecord[] {
     const memory = this.#o.memory;
-    if (memory === undefined) return { kept: 0, accounted: 0, newer: 0 };
-    let newer = 0;
+    if (memory === undefined) return [];
     const stored: ContentRecord[] = [];
     for (const r of records) {
       const heard = this.#recent.size === 0 ? undefined : this.#recent.get(r.collection + SEP + r.key);
-      if (heard !== undefined && heard > r.version) {
-        newer++;
-        continue;
-      }
+      if (heard !== undefined && heard > r.version) continue;
       memory.set(r);
       stored.push(r);
     }
-    // What the tier holds of them once the whole batch is in (a batch larger than the tier pushes out its own first records).
+    return stored;
+  }
+
+  /** How many of the records the memory tier holds now (their version or newer), and what it accounts for them. */
+  #held(records: readonly ContentRecord[]): { kept: number; accounted: number } {
+    const memory = this.#o.memory;
     let kept = 0;
     let accounted = 0;
-    for (const r of stored) {
+    if (memory === undefined) return { kept, accounted };
+    for (const r of records) {
       const e = memory.peekAny(r.collection, r.key);
       if (e?.record === undefined || e.version < r.version) continue;
       kept++;
       accounted += e.size;
     }
-    return { kept, accounted, newer };
+    return { kept, accounted };
   }
 
   async #fillRedis(collection: string, records: readonly ContentRecord[]): Promise<boolean> {
