@@ -6,8 +6,8 @@ import { closest, formatSizeText, parseCountText } from '../config.ts';
 import { AudienceError, DEFAULT_COLUMN, fileAudience, rangeAudience, STDIN, type Audience } from './warm-audience.ts';
 import type { Command } from './main.ts';
 
-/** Keys a second by default: a fifth of what one SQLite worker warmed flat out here (see docs/operations.md). */
-export const DEFAULT_RATE = 50_000;
+/** Keys a second by default (see docs/operations.md, "Warming before a send": why). */
+export const DEFAULT_RATE = 20_000;
 const DEFAULT_BATCH = 1000;
 /** The server takes at most this many keys a request (src/http/warm.ts MAX_WARM_KEYS). */
 const MAX_BATCH = 10_000;
