@@ -335,21 +335,26 @@ async function warm(plan: Plan, client: Client): Promise<number> {
   };
   process.on('SIGINT', onSigint);
 
-  const send = async (payload: { keys: string[] } | { after: number; limit: number }, size: number, first: string | undefined): Promise<Outcome> => {
-    // The rate: the next batch leaves when the keys sent so far are due.
+  /** Where each batch sits in the audience: the keys before it, its number, its size, its first key. */
+  interface Slot { at: number; index: number; size: number; first: string | undefined }
+  let slots = 0;
+  /** Answered batches past the longest answered prefix of the audience (two fly at once: the second may land first). */
+  const ahead = new Map<number, number>();
+  /** Keys of the longest prefix of the audience every batch of which was answered: what --skip may pass over. */
+  let prefix = 0;
+  const slot = (size: number, first: string | undefined): Slot => {
+    const at = launched;
+    launched += size;
+    return { at, index: ++slots, size, first };
+  };
+
+  const send = async (payload: { keys: string[] } | { after: number; limit: number }, s: Slot): Promise<Outcome> => {
+    // The rate: a batch leaves when the keys sent before it are due.
     if (plan.rate > 0) {
-      const due = t0 + (launched / plan.rate) * 1000 - performance.now();
+      const due = t0 + (s.at / plan.rate) * 1000 - performance.now();
       if (due > 0) await sleep(due);
     }
-    launched += size;
-    let o: Outcome;
-    try {
-      o = await client.warm(payload);
-    } catch (err) {
-      if (err instanceof ServerFailure) throw stopped(plan, t, err, size, first);
-      if (err instanceof StoppedError) throw new StoppedError(`${err.message}; ${soFar(plan, t)}`);
-      throw err;
-    }
+    const o = await client.warm(payload);
     t.batches++;
     t.sent += o.requested;
     t.found += o.found;
@@ -367,6 +372,11 @@ async function warm(plan: Plan, client: Client): Promise<number> {
     }
     t.announced ||= o.announced;
     t.memory = o.memory;
+    ahead.set(s.at, s.size);
+    for (let n = ahead.get(prefix); n !== undefined; n = ahead.get(prefix)) {
+      ahead.delete(prefix);
+      prefix += n;
+    }
     progress.update(t.sent, performance.now() - t0);
     if (!warned && t.found >= 1000 && total !== undefined && o.memory !== null) {
       warned = true;
@@ -375,23 +385,34 @@ async function warm(plan: Plan, client: Client): Promise<number> {
     }
     return o;
   };
+  /** A failed batch in words, once every batch in flight has settled. */
+  const explain = (s: Slot, err: unknown): unknown => {
+    const skipTo = plan.skip + prefix;
+    if (err instanceof ServerFailure) return stopped(plan, t, skipTo, err, s);
+    if (err instanceof StoppedError) return new StoppedError(`${err.message}\n  ${soFar(plan, t, skipTo)}`);
+    return err;
+  };
 
   try {
     if (plan.audience === undefined) {
       for (let after: number | null = 0; after !== null && !interrupted;) {
-        const o: Outcome = await send({ after, limit: plan.batch }, plan.batch, undefined);
+        const s = slot(0, undefined);
+        const o: Outcome = await send({ after, limit: plan.batch }, s).catch((err: unknown) => {
+          throw explain(s, err);
+        });
         after = o.next ?? null;
       }
     } else {
       // IN_FLIGHT batches at a time: the server works on one while the next travels (a worker runs its batches one
       // after the other, so this adds no concurrency to the store).
       const flying = new Set<Promise<unknown>>();
-      let failed: unknown;
+      const failures: { s: Slot; err: unknown }[] = [];
       const launch = async (keys: string[]): Promise<void> => {
         while (flying.size >= IN_FLIGHT) await Promise.race(flying);
-        if (failed !== undefined) return;
-        const p: Promise<unknown> = send({ keys }, keys.length, keys[0]).catch((err: unknown) => {
-          failed ??= err;
+        if (failures.length > 0) return;
+        const s = slot(keys.length, keys[0]);
+        const p: Promise<unknown> = send({ keys }, s).catch((err: unknown) => {
+          failures.push({ s, err });
         }).finally(() => flying.delete(p));
         flying.add(p);
       };
@@ -407,19 +428,21 @@ async function warm(plan: Plan, client: Client): Promise<number> {
           if (batch.length === plan.batch) {
             await launch(batch);
             batch = [];
-            if (interrupted || failed !== undefined) break;
+            if (interrupted || failures.length > 0) break;
           }
         }
-        if (batch.length > 0 && !interrupted && failed === undefined) await launch(batch);
+        if (batch.length > 0 && !interrupted && failures.length === 0) await launch(batch);
       } finally {
         await Promise.all(flying);
       }
-      if (failed !== undefined) throw failed;
+      // The first failed batch in the audience's order is where the run stopped.
+      const first = failures.sort((a, b) => a.s.at - b.s.at)[0];
+      if (first !== undefined) throw explain(first.s, first.err);
       if (t.sent === 0 && !interrupted) throw new AudienceError(`the audience is empty: ${plan.audience.describe} holds no keys`);
     }
   } catch (err) {
     progress.clear();
-    if (err instanceof AudienceError && t.sent > 0) throw new AudienceError(`${err.message}; ${soFar(plan, t)}`);
+    if (err instanceof AudienceError && t.sent > 0) throw new AudienceError(`${err.message}\n  ${soFar(plan, t, plan.skip + prefix)}`);
     throw err;
   } finally {
     process.off('SIGINT', onSigint);
@@ -431,22 +454,28 @@ async function warm(plan: Plan, client: Client): Promise<number> {
   return interrupted ? 130 : 0;
 }
 
-/** How far the run got, in words, and how to go on. */
-function soFar(plan: Plan, t: Tally): string {
-  const resume = plan.audience === undefined ? 'run the same command again (warming a key twice is harmless)' : `go on with --skip ${plan.skip + t.sent} (warming a key twice is harmless)`;
-  return `warmed before it: ${int(t.sent)} keys in ${t.batches} batches (found ${int(t.found)}, missing ${int(t.missing)}); ${resume}`;
-}
 
-function stopped(plan: Plan, t: Tally, err: ServerFailure, size: number, first: string | undefined): StoppedError {
+function stopped(plan: Plan, t: Tally, skipTo: number, err: ServerFailure, s: { index: number; size: number; first: string | undefined }): StoppedError {
   const failed = err.body.failed as { first?: string; last?: string; keys?: number } | undefined;
-  const warmed = err.body.warmed as { requested?: number; found?: number } | undefined;
+  const warmed = err.body.warmed as { found?: number } | undefined;
   const which = failed?.first !== undefined
     ? `keys ${JSON.stringify(failed.first)} to ${JSON.stringify(failed.last)}`
-    : first !== undefined ? `the batch of ${size} keys from ${JSON.stringify(first)}` : `the page after ${int(t.sent)} keys`;
+    : s.first !== undefined ? `the batch of ${s.size} keys from ${JSON.stringify(s.first)}` : `the page after ${int(t.sent)} keys`;
   const code = (err.body.error as { code?: string } | undefined)?.code;
-  const partly = warmed?.found ? ` (${int(warmed.found)} keys of that batch were warmed before it failed)` : '';
-  const retried = plan.retries > 0 ? ` after ${plan.retries + 1} tries` : '';
-  return new StoppedError(`stopped at batch ${t.batches + 1}, ${which}: the server answered ${err.status}${code ? ` ${code}` : ''}${retried}: ${err.message}${partly}; ${soFar(plan, t)}. The server keeps serving what it holds.`);
+  const reason = typeof err.body.reason === 'string' ? err.body.reason : err.message;
+  const tries = plan.retries > 0 ? ` after ${plan.retries + 1} tries a second apart` : '';
+  const partly = warmed?.found ? `; ${int(warmed.found)} keys of the failed batch were warmed before its store query failed` : '';
+  return new StoppedError([
+    `stopped at batch ${s.index}, ${which}: the server answered ${err.status}${code ? ` ${code}` : ''}${tries}: ${reason}`,
+    `  ${soFar(plan, t, skipTo)}${partly}`,
+    '  the server keeps serving what it holds; the rest is read from the store as it is asked for',
+  ].join('\n'));
+}
+
+/** How far the run got, in words, and how to go on: --skip passes over the answered prefix of the audience. */
+function soFar(plan: Plan, t: Tally, skipTo: number): string {
+  const resume = plan.audience === undefined ? 'to go on, run the same command again' : `to go on, run the same command with --skip ${skipTo}`;
+  return `warmed before it: ${int(t.sent)} keys in ${t.batches} batches (found ${int(t.found)}, missing ${int(t.missing)}); ${resume} (warming a key twice is harmless)`;
 }
 
 interface Summary {

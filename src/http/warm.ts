@@ -88,8 +88,10 @@ async function warmOrFail<T extends WarmOutcome>(res: ServerResponse, base: obje
   } catch (err) {
     if (!(err instanceof WarmError)) throw err;
     const { error } = toHttpError(err.cause);
-    const message = `${error.message} Warming stopped at keys ${JSON.stringify(err.failed.first)} to ${JSON.stringify(err.failed.last)} (${err.failed.keys} keys); ${err.done.found} records of this batch were warmed before. The server keeps serving.`;
-    sendJson(res, error.status, { ...base, error: { code: error.code, message }, warmed: err.done, failed: err.failed }, error.headers);
+    const before = err.done.found > 0 ? `; the ${err.done.found} records of this batch read before it were warmed` : '';
+    const message = `${error.message} Warming stopped at keys ${JSON.stringify(err.failed.first)} to ${JSON.stringify(err.failed.last)} (${err.failed.keys} keys)${before}. The server keeps serving.`;
+    // `reason`: the store's problem alone, for the CLI's own account of the run.
+    sendJson(res, error.status, { ...base, error: { code: error.code, message }, reason: error.message, warmed: err.done, failed: err.failed }, error.headers);
     return undefined;
   }
 }

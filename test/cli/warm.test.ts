@@ -159,8 +159,12 @@ describe('floodgate warm', () => {
     // A schema of this test's own (fg_it_warm_…), dropped at the end whatever happens.
     const schema = `fg_it_warm_${randomBytes(5).toString('hex')}`;
     const admin = postgres(PG_URL, { max: 1, onnotice: () => undefined });
-    await using cleanup = { [Symbol.asyncDispose]: async () => { await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`); await admin.end({ timeout: 1 }); } };
-    void cleanup;
+    await using _dropped = {
+      [Symbol.asyncDispose]: async () => {
+        await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await admin.end({ timeout: 1 });
+      },
+    };
     await using proxy = await startTcpProxy({ port: 5432 });
     const url = `postgres://postgres@127.0.0.1:${proxy.port}/test`;
     await using srv = await serve({ args: ['--database-url', url, '--db-schema', schema, '--seed', String(N), '--warmup', '0'], env: ENV });
@@ -170,13 +174,14 @@ describe('floodgate warm', () => {
     proxy.cut();
     const r = await run;
     assert.equal(r.status, 1, `${r.stderr}\n${r.stdout}`);
-    const m = /stopped at batch (\d+), keys "(\d+)" to "(\d+)": the server answered 503 FG_ERR_STORE_\w+ after 3 tries: .*warmed before it: ([\d,]+) keys in (\d+) batches \(found ([\d,]+), missing 0\); go on with --skip (\d+)/.exec(r.stderr);
+    const m = /stopped at batch (\d+), keys "(\d+)" to "(\d+)": the server answered 503 FG_ERR_STORE_\w+ after 3 tries a second apart: The store .*\n  warmed before it: ([\d,]+) keys in (\d+) batches \(found ([\d,]+), missing 0\); to go on, run the same command with --skip (\d+) \(warming a key twice is harmless\)/.exec(r.stderr);
     assert.ok(m, r.stderr);
-    const warmed = Number((m[4] as string).replaceAll(',', ''));
-    assert.ok(warmed >= 200 && warmed < N, r.stderr);
-    assert.equal(Number(m[7]), warmed, 'the --skip to go on with is what was warmed');
-    assert.equal(Number(m[2]), warmed + 1, 'the failed part starts right after what was warmed');
-    assert.match(r.stderr, /The server keeps serving what it holds\./);
+    const [warmed, skip] = [Number((m[4] as string).replaceAll(',', '')), Number(m[7])];
+    assert.ok(skip >= 200 && skip < N, r.stderr);
+    assert.equal(Number(m[2]), skip + 1, 'the failed batch is the one right after the keys --skip passes over');
+    // Two batches fly at once: the one after the failed batch may have been warmed too.
+    assert.ok(warmed === skip || warmed === skip + 100, r.stderr);
+    assert.match(r.stderr, /the server keeps serving what it holds/);
     // The server serves: healthz, and the warmed ids from memory while the store is gone.
     assert.equal((await read(srv.url, '/healthz')).status, 200);
     const hit = await read(srv.url, '/data?user_id=1');
@@ -184,8 +189,8 @@ describe('floodgate warm', () => {
     // Back: the rest warms with --skip, and every id reads.
     proxy.restore();
     assert.ok(await eventually(async () => (await read(srv.url, '/readyz')).status === 200, 15_000), 'the store is back');
-    const rest = summary(await warm(['--url', srv.url, '--range', `1-${N}`, '--skip', String(warmed), '--json']));
-    assert.equal(rest.found, N - warmed);
+    const rest = summary(await warm(['--url', srv.url, '--range', `1-${N}`, '--skip', String(skip), '--json']));
+    assert.equal(rest.found, N - skip);
     assert.equal((await read(srv.url, `/data?user_id=${N}`)).cache, 'hit');
   });
 });
