@@ -4,6 +4,7 @@
 // silent one), so a warm-up is paced by the slowest worker, never queued up in pipes, and each store read serves
 // every worker. The IPC channel speaks JSON: a batch travels as columns, its bodies as one base64 string (a Buffer
 // in JSON is an array of numbers, about 3.5 characters a byte; base64 is 1.33).
+import { etagNumberOfRecord } from '../content/read-result.ts';
 import type { ContentRecord } from '../content/record.ts';
 import type { IpcChannel } from './ipc-bus.ts';
 
@@ -25,6 +26,8 @@ export interface IpcWarm {
   readonly typeNames: readonly string[];
   readonly type: readonly number[];
   readonly lengths: readonly number[];
+  /** Each body's ETag number, so that no other worker hashes it again. */
+  readonly etags: readonly number[];
   /** Every body, one after the other, base64. */
   readonly bodies: string;
 }
@@ -42,7 +45,7 @@ export interface IpcWarmDone {
 function isMessage<T extends { t: string; id: number }>(m: unknown, t: T['t']): m is T {
   return typeof m === 'object' && m !== null && (m as { t?: unknown }).t === t && Number.isSafeInteger((m as { id?: unknown }).id);
 }
-export const isIpcWarm = (m: unknown): m is IpcWarm => isMessage<IpcWarm>(m, IPC_WARM) && Array.isArray((m as IpcWarm).keys) && typeof (m as IpcWarm).bodies === 'string';
+export const isIpcWarm = (m: unknown): m is IpcWarm => isMessage<IpcWarm>(m, IPC_WARM) && Array.isArray((m as IpcWarm).keys) && Array.isArray((m as IpcWarm).etags) && typeof (m as IpcWarm).bodies === 'string';
 export const isIpcWarmAck = (m: unknown): m is IpcWarmAck => isMessage<IpcWarmAck>(m, IPC_WARM_ACK);
 const isIpcWarmDone = (m: unknown): m is IpcWarmDone => isMessage<IpcWarmDone>(m, IPC_WARM_DONE);
 
@@ -72,6 +75,7 @@ export function packWarm(id: number, collection: string, records: readonly Conte
     typeNames,
     type,
     lengths: records.map((r) => r.body.length),
+    etags: records.map((r) => etagNumberOfRecord(r)),
     bodies: Buffer.concat(records.map((r) => r.body)).toString('base64'),
   };
 }
@@ -79,7 +83,7 @@ export function packWarm(id: number, collection: string, records: readonly Conte
 /** The records of a packed batch; throws a TypeError when the message does not add up (never a half batch). */
 export function unpackWarm(m: IpcWarm): ContentRecord[] {
   const n = m.keys.length;
-  if (m.versions.length !== n || m.updated.length !== n || m.type.length !== n || m.lengths.length !== n) throw new TypeError('a warm batch whose columns differ in length');
+  if (m.versions.length !== n || m.updated.length !== n || m.type.length !== n || m.lengths.length !== n || m.etags.length !== n) throw new TypeError('a warm batch whose columns differ in length');
   const all = Buffer.from(m.bodies, 'base64');
   const records: ContentRecord[] = new Array<ContentRecord>(n);
   let at = 0;
@@ -91,7 +95,7 @@ export function unpackWarm(m: IpcWarm): ContentRecord[] {
     at += length;
     records[i] = {
       collection: m.collection, key: m.keys[i] as string, body: length >= OWN_COPY_BYTES ? Buffer.from(view) : view,
-      contentType, version: m.versions[i] as number, updatedAt: m.updated[i] as number,
+      contentType, version: m.versions[i] as number, updatedAt: m.updated[i] as number, etag: m.etags[i] as number,
     };
   }
   return records;

@@ -15,6 +15,7 @@ import type { PeersReached, WarmPeers } from '../bus/ipc-warm.ts';
 import type { Store } from '../store/store.ts';
 import type { MemoryTier } from '../tiers/memory.ts';
 import type { RedisTier } from '../tiers/redis-tier.ts';
+import { etagNumberOfRecord } from './read-result.ts';
 import type { ContentRecord } from './record.ts';
 import type { Timed } from './sources.ts';
 
@@ -190,7 +191,8 @@ export class Warmer {
         const part = keys.slice(i, i + WARM_QUERY_KEYS);
         let records: ContentRecord[];
         try {
-          records = await this.#o.timed('warm', () => this.#o.store.getMany(collection, part));
+          // Each body hashed for its ETag once, here: the memory tier, Redis and the other workers take it as it is.
+          records = (await this.#o.timed('warm', () => this.#o.store.getMany(collection, part))).map((r) => (r.etag === undefined ? { ...r, etag: etagNumberOfRecord(r) } : r));
         } catch (err) {
           out.missing = i - out.found;
           throw new WarmError(out, { first: part[0] as string, last: part.at(-1) as string, keys: part.length }, err);

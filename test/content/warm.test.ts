@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isIpcWarm, packWarm, unpackWarm } from '../../src/bus/ipc-warm.ts';
+import { etagNumberOf } from '../../src/content/read-result.ts';
 import { DEFAULT_COLLECTION, DEFAULT_CONTENT_TYPE, type ContentRecord } from '../../src/content/record.ts';
 import { ContentService, type StoreOp } from '../../src/content/service.ts';
 import { WarmError, WARM_QUERY_KEYS } from '../../src/content/warm.ts';
@@ -102,7 +103,7 @@ describe('warm-up (content/warm.ts)', () => {
     assert.ok(isIpcWarm(wire));
     assert.equal(wire.typeNames.length, 2, 'each content type once');
     const back = unpackWarm(wire);
-    assert.deepEqual(back.map((r) => ({ ...r, body: Buffer.from(r.body) })), records);
+    assert.deepEqual(back.map((r) => ({ ...r, body: Buffer.from(r.body) })), records.map((r) => ({ ...r, etag: etagNumberOf(r.body) })), 'with each ETag number, so no other worker hashes the body again');
     assert.equal(back[2]?.body.buffer.byteLength, big.length, 'a large body has a Buffer of its own, not a view of the whole batch');
     assert.throws(() => unpackWarm({ ...wire, lengths: [4, 0, big.length + 1] }), /does not add up/);
     assert.throws(() => unpackWarm({ ...wire, versions: [1] }), /columns differ/);
