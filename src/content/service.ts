@@ -114,7 +114,7 @@ export class ContentService {
       store: this.#store,
       memory: this.#memory,
       l2: this.#l2,
-      l2Usable: () => this.#l2?.healthy === true && this.#repair?.usable() !== false,
+      l2Usable: () => this.#repair?.usable() !== false,
       bus,
       peers: opts.warmPeers,
       instance: opts.instance ?? `${process.pid}`,

@@ -25,14 +25,14 @@ export const WARM_QUERY_KEYS = 250;
 const RECENT_CHANGES = 8192;
 /** Warm notices from other instances waiting for their Redis read; beyond it the oldest is dropped (and counted). */
 const MAX_QUEUED_NOTICES = 256;
-const REDIS_TRIES = 3;
-const REDIS_PAUSE_MS = 50;
+/** Pauses before the warm-up tries a Redis call that timed out again (#tries). */
+const REDIS_PAUSES_MS = [50, 150, 400];
 
 export interface WarmerOptions {
   store: Store;
   memory: MemoryTier | undefined;
   l2: RedisTier | undefined;
-  /** Whether Redis may be read now (healthy, and not suspected of stale copies: l2-repair.ts). */
+  /** Whether Redis may be read now: not suspected of stale copies after an outage (l2-repair.ts). */
   l2Usable: () => boolean;
   bus: InvalidationBus | undefined;
   peers: WarmPeers | undefined;
@@ -255,28 +255,33 @@ export class Warmer {
 
   async #fillRedis(collection: string, records: readonly ContentRecord[]): Promise<boolean> {
     const l2 = this.#o.l2;
-    // Version-guarded writes are safe even while Redis is suspected of older copies (l2-repair.ts): they only
-    // replace older versions. Reading it is another matter (#drain).
-    if (!l2?.healthy) return false;
+    if (!l2) return false;
+    // Tried even while the tier counts itself tripped (#tries: a disconnected one fails in microseconds), and while
+    // Redis is suspected of older copies (l2-repair.ts): version-guarded writes only replace older versions.
+    // Reading it is another matter (#drain).
     return this.#tries('redis fill while warming', () => l2.setMany(records, this.#o.redisTtlSeconds(collection)));
   }
 
   /**
-   * A Redis call of the warm-up, tried REDIS_TRIES times REDIS_PAUSE_MS apart while the tier stays healthy: one
-   * command past its deadline (100 ms by default; a busy machine can stall a process that long) must not leave a
-   * batch out of Redis, and out of the other instances, which load it from there. Both calls are idempotent.
+   * A Redis call of the warm-up. One that timed out (Redis is there, but it or this process was slow past the
+   * command deadline, 100 ms by default: a busy machine stalls a process that long) is tried again, 50, 150 and
+   * 400 ms later, even while the tier counts itself tripped by those timeouts: a batch left out of Redis is left
+   * out of every other instance. One that failed because Redis is not connected is not: that would only wait.
+   * Both calls are idempotent (version-guarded writes, reads).
    */
   async #tries(what: string, call: () => Promise<void>): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       try {
         await call();
         return true;
       } catch (err) {
-        if (attempt >= REDIS_TRIES || this.#o.l2?.healthy === false) {
+        const cause = (err as { cause?: unknown }).cause;
+        const timedOut = /timed out/i.test(cause instanceof Error ? cause.message : String(cause));
+        if (!timedOut || attempt >= REDIS_PAUSES_MS.length) {
           this.#o.onError(what, err);
           return false;
         }
-        await new Promise((resolve) => setTimeout(resolve, REDIS_PAUSE_MS));
+        await new Promise((resolve) => setTimeout(resolve, REDIS_PAUSES_MS[attempt]));
       }
     }
   }

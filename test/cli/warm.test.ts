@@ -117,7 +117,8 @@ describe('floodgate warm', () => {
     await using redis = await startRedisServer();
     const dir = mkdtempSync(join(tmpdir(), 'fg-warm-shared-'));
     try {
-      const common = ['--data-dir', dir, '--redis-url', redis.url, '--warmup', '0'];
+      // A Redis deadline for a machine shared with other test runs (the 100 ms default is for production).
+      const common = ['--data-dir', dir, '--redis-url', redis.url, '--warmup', '0', '--redis-timeout', '500ms'];
       await using a = await serve({ args: [...common, '--seed', String(N)], env: ENV });
       await using b = await serve({ args: [...common, '--workers', '2', '--seed', '0'], env: ENV });
       const bStoreBefore = await storeCalls(b.url);
@@ -132,6 +133,12 @@ describe('floodgate warm', () => {
       assert.equal(await metric(b.url, 'floodgate_warm_not_in_redis_total'), 0);
       await assertMemoryHits(b.url, sample(10));
       await assertMemoryHits(a.url, sample(40));
+      // Redis gone: the warm-up still fills A's memory, and says what it could not do, without waiting on Redis.
+      await redis.stop();
+      const alone = summary(await warm(['--url', a.url, '--range', `1-${N}`, '--json']));
+      assert.equal(alone.found, N);
+      assert.deepEqual(alone.redis, ['unavailable']);
+      assert.equal(alone.announced, false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
