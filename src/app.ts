@@ -1,5 +1,6 @@
 // The composition root: builds store, tiers, service, metrics and the HTTP server from one Config, and
 // tears them down in reverse order. `floodgate serve`, the tests and the benchmarks all start the server here.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -27,6 +28,7 @@ import { warmUp } from './http/warmup.ts';
 import { batchTimeoutMs, openStore, storeOptions } from './store/open.ts';
 import type { InvalidationBus } from './bus/bus.ts';
 import { openIpcBus, type IpcChannel } from './bus/ipc-bus.ts';
+import { openIpcWarm, type WarmPeers } from './bus/ipc-warm.ts';
 import type { RedisTier } from './tiers/redis-tier.ts';
 import type { OriginDef } from './content/origin-options.ts';
 import { createOriginMetrics, type OriginMetrics } from './origin/metrics.ts';
@@ -69,6 +71,8 @@ export interface AppOptions {
   events?: Pick<StateLogOptions, 'tickMs' | 'quietMs' | 'minGapMs'>;
   /** The collections, already read and checked by the primary; default: read from config.collections here. */
   collections?: Map<string, CollectionDef>;
+  /** This instance's id, the same in each of its workers (the primary picks it); default: a new random one. */
+  instance?: string;
 }
 
 /**
@@ -190,6 +194,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       closers.push(() => bus?.close() ?? Promise.resolve());
     }
 
+    let warmPeers: WarmPeers | undefined;
+    if (opts.ipc) {
+      const ipc = opts.ipc;
+      warmPeers = openIpcWarm(ipc);
+      closers.push(async () => warmPeers?.close());
+    }
+
     const origins = originSources(() => metrics.registry, logger);
     const metrics = createMetrics({ logError: (what, err) => logger.warn({ err }, what), scrape: opts.scrape, unhandledRejections: opts.unhandledRejections, collections: collections.keys() });
     const service = new ContentService({
@@ -202,6 +213,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       l2,
       bus,
       peers,
+      warmPeers,
+      instance: opts.instance ?? randomUUID(),
       observer: metrics,
       openSource: (def) => (def.origin ? origins.open({ ...def, origin: def.origin }) : undefined),
     });
@@ -266,6 +279,19 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     new client.Gauge({ name: 'floodgate_memory_bytes', help: 'Bytes the memory tier holds (its accounted sizes), summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.set(memory?.size.bytes ?? 0); } });
     new client.Gauge({ name: 'floodgate_memory_entries', help: 'Entries the memory tier holds, summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.set(memory?.size.entries ?? 0); } });
     new client.Counter({ name: 'floodgate_memory_evictions_total', help: 'Entries the memory tier pushed out to stay within --cache-bytes.', registers: [metrics.registry], aggregator: 'sum', collect() { this.reset(); this.inc(memory?.evictions ?? 0); } });
+    const warmStats = service.warmer.stats;
+    new client.Counter({
+      name: 'floodgate_warmed_keys_total',
+      help: 'Keys floodgate warm put in a memory tier, by where the record came from: store (read by this worker), peer (another worker of this server read it), redis (another instance warmed it); summed over workers.',
+      labelNames: ['from'],
+      registers: [metrics.registry],
+      aggregator: 'sum',
+      collect() {
+        this.reset();
+        for (const from of ['store', 'peer', 'redis'] as const) this.labels(from).inc(warmStats[from]);
+      },
+    });
+    new client.Counter({ name: 'floodgate_warm_not_in_redis_total', help: 'Keys another instance warmed that this one could not load from Redis (absent, or Redis unusable); they load on their first read.', registers: [metrics.registry], aggregator: 'sum', collect() { this.reset(); this.inc(warmStats.notInRedis); } });
     new client.Gauge({ name: 'floodgate_build_info', help: 'Always 1; the labels say which floodgate and Node.js answer.', labelNames: ['version', 'node'], registers: [metrics.registry], aggregator: 'max', collect() { this.set({ version: VERSION, node: process.version }, 1); } });
     new client.Gauge({
       name: 'floodgate_dependency_up',

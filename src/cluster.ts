@@ -1,6 +1,6 @@
 // The process supervisor (node:cluster). The primary forks N workers that share one listening socket (each
 // worker accepts from it directly), answers /metrics for all of them (cluster-metrics.ts), replaces any worker that exits
-// unasked (with a back-off while they crash-loop), relays invalidations between workers (and, when one dies
+// unasked (with a back-off while they crash-loop), relays invalidations and warmed records (cluster-warm.ts) between workers (and, when one dies
 // without draining, tells the others from which store version to catch up on what it may not have announced), and on
 //   SIGTERM / SIGINT  drains every worker (stop accepting, finish in-flight requests within the shutdown
 //                     timeout) and exits 0;
@@ -15,6 +15,8 @@ import type { Logger } from 'pino';
 import type { App } from './app.ts';
 import { isMetricsRequest, metricsForWorkers } from './cluster-metrics.ts';
 import { IPC_CATCH_UP, isIpcInvalidation, type IpcCatchUp } from './bus/ipc-bus.ts';
+import { isIpcWarm, isIpcWarmAck } from './bus/ipc-warm.ts';
+import { warmRelay } from './cluster-warm.ts';
 
 const READY = 'floodgate:ready';
 /** A worker that cannot start says why (one line), so that the primary prints it once, not once per worker. */
@@ -63,6 +65,8 @@ export class Supervisor {
   #generation = 0;
   /** Answers a worker's request for the whole instance's metrics. */
   readonly #metrics = metricsForWorkers();
+  /** Hands the records one worker warmed to the others (floodgate warm). */
+  readonly #warm = warmRelay();
 
   constructor(opts: SupervisorOptions) {
     this.#opts = opts;
@@ -184,6 +188,10 @@ export class Supervisor {
       if (isIpcInvalidation(m)) {
         for (const c of m.changes) if (state.announced !== undefined && c.version > state.announced) state.announced = c.version;
         for (const w of this.#workers.keys()) if (w !== worker && w.isConnected()) w.send(m, undefined, () => undefined);
+      } else if (isIpcWarm(m)) {
+        this.#warm.share(worker, m, [...this.#workers.entries()].filter(([w, st]) => w !== worker && !st.retiring && st.announced !== undefined && w.isConnected()).map(([w]) => w));
+      } else if (isIpcWarmAck(m)) {
+        this.#warm.ack(m);
       } else if (isMetricsRequest(m)) {
         this.#metrics(worker, m);
       } else if (typeof m === 'object' && m !== null && (m as { t?: unknown }).t === READY) {

@@ -3,6 +3,16 @@
 // and none (one process alone).
 import type { Change } from '../content/record.ts';
 
+/**
+ * Keys one instance just warmed (`floodgate warm`): it stored them in Redis first, so every other instance loads
+ * them from Redis (never from the store). `instance` names the sender: its own workers already have the records.
+ */
+export interface WarmNotice {
+  readonly instance: string;
+  readonly collection: string;
+  readonly keys: readonly string[];
+}
+
 /** Carries changes between instances (Redis pub/sub; IPC between cluster workers on the embedded default). */
 export interface InvalidationBus {
   publish(change: Change): Promise<void>;
@@ -16,5 +26,9 @@ export interface InvalidationBus {
   onResync?(listener: (since?: number) => void): void;
   /** Optional: false while the bus may be missing changes (its subscription is down); absent means always listening. */
   readonly subscribed?: boolean;
+  /** Optional (Redis pub/sub): tells every instance which keys were warmed (WarmNotice). */
+  announceWarm?(notice: WarmNotice): Promise<void>;
+  /** Optional: registers the handler of every instance's warm notices, this one's included. */
+  onWarm?(handler: (notice: WarmNotice) => void): void;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
 // plain PUBLISH, which the cluster broadcasts to every node (docs/redis.md says why not sharded pub/sub).
 import { Cluster } from 'ioredis';
 import type { Change } from '../content/record.ts';
-import type { InvalidationBus } from './bus.ts';
+import type { InvalidationBus, WarmNotice } from './bus.ts';
 import {
   checkKeyPrefix, createClient, DEFAULTS, failFast, parseRedisUrl, positive, type Endpoint, type ParsedRedisUrl,
   type RedisClient, type RedisOptions,
@@ -15,6 +15,8 @@ export interface RedisInvalidationBus extends InvalidationBus {
   /** True while the subscriber connection holds the channel (false before the first subscribe()). */
   readonly subscribed: boolean;
   onResync(listener: () => void): void;
+  announceWarm(notice: WarmNotice): Promise<void>;
+  onWarm(handler: (notice: WarmNotice) => void): void;
 }
 
 export function openRedisBus(opts: RedisOptions): RedisInvalidationBus {
@@ -28,14 +30,43 @@ export function encodeChange(change: Change): string {
   });
 }
 
+/**
+ * A warm notice shares the channel: {"warm":{"i":instance,"c":collection,"k":[keys]}}. A floodgate that predates it
+ * reads no Change in it and ignores it.
+ */
+export function encodeWarm(notice: WarmNotice): string {
+  return JSON.stringify({ warm: { i: notice.instance, c: notice.collection, k: notice.keys } });
+}
+
 /** The Change in a message, or undefined when the message is not one (another writer on the channel). */
 export function decodeChange(payload: string): Change | undefined {
-  let v: unknown;
+  const v = parse(payload);
+  return v === undefined ? undefined : changeOf(v);
+}
+
+/** The WarmNotice in a message, or undefined when it is not one. */
+export function decodeWarm(payload: string): WarmNotice | undefined {
+  const v = parse(payload);
+  return v === undefined ? undefined : warmOf(v);
+}
+
+function parse(payload: string): unknown {
   try {
-    v = JSON.parse(payload);
+    return JSON.parse(payload);
   } catch {
     return undefined;
   }
+}
+
+function warmOf(v: unknown): WarmNotice | undefined {
+  const w = typeof v === 'object' && v !== null ? (v as { warm?: unknown }).warm : undefined;
+  if (typeof w !== 'object' || w === null) return undefined;
+  const { i, c, k } = w as Record<string, unknown>;
+  if (typeof i !== 'string' || typeof c !== 'string' || !Array.isArray(k) || !k.every((key) => typeof key === 'string')) return undefined;
+  return { instance: i, collection: c, keys: k as string[] };
+}
+
+function changeOf(v: unknown): Change | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const { collection, key, version, deleted } = v as Record<string, unknown>;
   if (typeof collection !== 'string' || typeof key !== 'string' || typeof deleted !== 'boolean') return undefined;
@@ -49,6 +80,7 @@ class RedisBus implements RedisInvalidationBus {
   readonly #pub: RedisClient;
   readonly #handlers = new Set<(change: Change) => void>();
   readonly #resyncListeners = new Set<() => void>();
+  readonly #warmHandlers = new Set<(notice: WarmNotice) => void>();
   #sub: ChannelSubscriber | undefined;
   #closed = false;
 
@@ -81,10 +113,20 @@ class RedisBus implements RedisInvalidationBus {
     this.#resyncListeners.add(listener);
   }
 
+  async announceWarm(notice: WarmNotice): Promise<void> {
+    await failFast(this.#pub, () => this.#pub.publish(this.#channel, encodeWarm(notice)));
+  }
+
+  /** Heard on the invalidation channel's subscription (subscribe() opens it; the service always subscribes). */
+  onWarm(handler: (notice: WarmNotice) => void): void {
+    this.#warmHandlers.add(handler);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#handlers.clear();
     this.#resyncListeners.clear();
+    this.#warmHandlers.clear();
     await Promise.all([
       this.#sub?.close(),
       this.#pub.quit().catch(() => this.#pub.disconnect()),
@@ -92,8 +134,14 @@ class RedisBus implements RedisInvalidationBus {
   }
 
   #deliver(payload: string): void {
-    const change = decodeChange(payload);
-    if (change) this.#notify(this.#handlers, change);
+    const v = parse(payload);
+    const change = changeOf(v);
+    if (change) {
+      this.#notify(this.#handlers, change);
+      return;
+    }
+    const warm = this.#warmHandlers.size > 0 ? warmOf(v) : undefined;
+    if (warm) this.#notify(this.#warmHandlers, warm);
   }
 
   /** Calls every listener; one that throws does not starve the others (its error becomes a process warning). */

@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   import: () => import('./import.ts'),
   export: () => import('./export.ts'),
   seed: () => import('./seed.ts'),
+  warm: () => import('./warm.ts'),
   migrate: () => import('./migrate.ts'),
   flood: () => import('./flood.ts'),
   lab: () => import('./lab.ts'),
@@ -26,6 +27,7 @@ Commands:
   import    load NDJSON or CSV content into the store
   export    write a collection as NDJSON (what import reads)
   seed      write the demo content (user ids 1..N) into the store
+  warm      load an audience into a running server's memory (and Redis) before a send
   migrate   apply the store's schema migrations and exit
   flood     load-test an HTTP endpoint and say whether the result can be trusted
   lab       reproduce a traffic spike on this machine and print what each layer buys

@@ -1,5 +1,6 @@
 // floodgate serve: start the Connected Content server.
 import cluster from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +60,8 @@ export const command: Command = {
 const WORKER_PORT = 'FLOODGATE_WORKER_PORT';
 const WORKER_TLS = 'FLOODGATE_WORKER_TLS';
 const WORKER_COLLECTIONS = 'FLOODGATE_WORKER_COLLECTIONS';
+/** The instance's id, the same in every worker: its own warm notices on the Redis bus are not for it. */
+const WORKER_INSTANCE = 'FLOODGATE_WORKER_INSTANCE';
 
 /** One line on stderr, once, and the exit code: 2 for configuration, 1 for runtime; a bug is rethrown. */
 function cannotStart(err: unknown, config: Config, logger: Logger): number {
@@ -88,7 +91,7 @@ async function primary(config: Config): Promise<number> {
     if ([...collections.defs.values()].some((d) => d.query !== undefined)) await checkStore(config, collections.defs, false);
     await checkPort(config.host, config.port);
     const port = config.port === 0 ? await freePort(config.host) : config.port;
-    env = { [WORKER_PORT]: String(port), [WORKER_COLLECTIONS]: collections.text, ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
+    env = { [WORKER_PORT]: String(port), [WORKER_COLLECTIONS]: collections.text, [WORKER_INSTANCE]: randomUUID(), ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
   } catch (err) {
     if (tlsDir) rmSync(tlsDir, { recursive: true, force: true });
     return cannotStart(err, config, logger);
@@ -176,7 +179,7 @@ async function worker(config: Config): Promise<number> {
   try {
     const text = process.env[WORKER_COLLECTIONS];
     const collections = text === undefined ? undefined : collectionsFromText(text, config);
-    app = await startApp({ ...config, port }, { logger, prepared: true, tls, collections, ipc: process, scrape: scrapeThroughPrimary(), workerMetrics: workerMetricsThroughPrimary(), unhandledRejections: () => guard.rejections });
+    app = await startApp({ ...config, port }, { logger, prepared: true, tls, collections, ipc: process, instance: process.env[WORKER_INSTANCE], scrape: scrapeThroughPrimary(), workerMetrics: workerMetricsThroughPrimary(), unhandledRejections: () => guard.rejections });
   } catch (err) {
     // Said once, by the primary: this worker only hands it the line and its exit code.
     const problem = classifyStartupError(err, { ...config, port });

@@ -12,6 +12,8 @@ import { uncached, type CachedContent, type ReadResult } from './read-result.ts'
 import { L2Repair } from './l2-repair.ts';
 import type { Source } from './source.ts';
 import { querySource, storeSource, timer, type Timed } from './sources.ts';
+import type { WarmPeers } from '../bus/ipc-warm.ts';
+import { Warmer } from './warm.ts';
 
 /** Counts what the service does; implemented by the metrics module, so content/ needs no metrics library. */
 export interface ContentObserver {
@@ -20,7 +22,8 @@ export interface ContentObserver {
   /** Something went wrong off the request path (an L2 write, a publish); logged, never thrown. */
   backgroundError(what: string, err: unknown): void;
 }
-export type StoreOp = 'get' | 'put' | 'delete' | 'bulk' | 'query';
+/** 'warm': the batched reads of `floodgate warm` (Store.getMany, and the key pages of --all). */
+export type StoreOp = 'get' | 'put' | 'delete' | 'bulk' | 'query' | 'warm';
 
 export class ReadOnlyCollectionError extends Error {
   override readonly name = 'ReadOnlyCollectionError';
@@ -42,6 +45,10 @@ export interface ContentServiceOptions {
    * before it is repaired, while Redis is away.
    */
   peers?: InvalidationBus | undefined;
+  /** In a cluster worker: the other workers of this server, to hand them what a warm-up read (bus/ipc-warm.ts). */
+  warmPeers?: WarmPeers | undefined;
+  /** This instance's id (shared by its workers): its warm notices on the Redis bus are not for itself. */
+  instance?: string;
   observer: ContentObserver;
   /** Builds the source of a collection that is neither the store nor a SQL query (an origin); app.ts knows how. */
   openSource?: (def: CollectionDef) => Source | undefined;
@@ -71,6 +78,8 @@ export class ContentService {
   #startVersion = 0;
   /** Catch-ups from the store after a bus gap, one after the other (see #catchUp). */
   #catchingUp: Promise<void> = Promise.resolve();
+  /** `floodgate warm`: batches of keys into every worker's memory and Redis (warm.ts). */
+  readonly warmer: Warmer;
 
   constructor(opts: ContentServiceOptions) {
     this.#store = opts.store;
@@ -98,11 +107,24 @@ export class ContentService {
       l2: this.#l2,
       store: this.#store,
       listening: () => bus?.subscribed !== false,
-      onChange: (change) => this.#memory?.apply(change),
+      onChange: (change) => this.#changed(change),
+      onError: (what, err) => this.#obs.backgroundError(what, err),
+    });
+    this.warmer = new Warmer({
+      store: this.#store,
+      memory: this.#memory,
+      l2: this.#l2,
+      l2Usable: () => this.#repair?.usable() !== false,
+      bus,
+      peers: opts.warmPeers,
+      instance: opts.instance ?? `${process.pid}`,
+      timed: this.#timed,
+      redisTtlSeconds: (c) => Math.ceil(this.ttlMs(c) / 1000),
       onError: (what, err) => this.#obs.backgroundError(what, err),
     });
     bus?.subscribe((change) => this.applyChange(change));
     this.#peers?.subscribe((change) => {
+      this.#noted(change);
       this.#memory?.apply(change);
       this.#repair?.missed(change.version);
     });
@@ -167,6 +189,11 @@ export class ContentService {
     return this.#collections.get(name);
   }
 
+  /** The collections the collections file names (the store may hold others, written by PUT or import). */
+  get collectionNames(): string[] {
+    return [...this.#collections.keys()];
+  }
+
   ttlMs(collection: string): number {
     return this.#collections.get(collection)?.ttlMs ?? this.#defaultTtlMs;
   }
@@ -198,7 +225,7 @@ export class ContentService {
   async purge(collection: string, keys: readonly string[]): Promise<number> {
     const version = this.#now() + 1;
     const changes = keys.map((key): Change => ({ collection, key, version, deleted: false }));
-    for (const c of changes) this.#memory?.apply(c);
+    for (const c of changes) this.#changed(c);
     await Promise.all(changes.map((c) => this.#afterCommit(c, undefined)));
     return changes.length;
   }
@@ -206,6 +233,7 @@ export class ContentService {
   async put(write: ContentWrite): Promise<ContentRecord> {
     this.#writable(write.collection);
     const record = await this.#timed('put', () => this.#store.put(write));
+    this.warmer.noted(record.collection, record.key, record.version);
     this.#memory?.set(record);
     const change: Change = { collection: record.collection, key: record.key, version: record.version, deleted: false };
     await this.#afterCommit(change, record);
@@ -216,7 +244,7 @@ export class ContentService {
     this.#writable(collection);
     const change = await this.#timed('delete', () => this.#store.delete(collection, key));
     if (change) {
-      this.#memory?.apply(change);
+      this.#changed(change);
       await this.#afterCommit(change, undefined);
     }
     return change;
@@ -226,14 +254,14 @@ export class ContentService {
   async putMany(writes: readonly ContentWrite[]): Promise<Change[]> {
     for (const w of writes) this.#writable(w.collection);
     const changes = await this.#timed('bulk', () => this.#store.putMany(writes));
-    for (const c of changes) this.#memory?.apply(c);
+    for (const c of changes) this.#changed(c);
     await Promise.all(changes.map((c) => this.#afterCommit(c, undefined)));
     return changes;
   }
 
   /** A change announced by another instance or worker (which already updated Redis): drop what is older. */
   applyChange(change: Change): void {
-    this.#memory?.apply(change);
+    this.#changed(change);
     this.#repair?.reached(change.version);
   }
 
@@ -243,7 +271,7 @@ export class ContentService {
    * no-op where Redis already holds that version, so every instance doing it is harmless.
    */
   applyStoreChange(change: Change): void {
-    this.#memory?.apply(change);
+    this.#changed(change);
     this.#l2?.invalidate(change).then(
       () => this.#repair?.reached(change.version),
       (err: unknown) => {
@@ -251,6 +279,16 @@ export class ContentService {
         this.#obs.backgroundError('redis invalidate from change feed', err);
       },
     );
+  }
+
+  /** A change reaches the memory tier, and the warm-up's guard hears of it (warm.ts). */
+  #changed(change: Change): void {
+    this.#noted(change);
+    this.#memory?.apply(change);
+  }
+
+  #noted(change: Change): void {
+    this.warmer.noted(change.collection, change.key, change.version);
   }
 
   /** The post-save hook: L2 gets the new record (or a tombstone), then every instance hears of it. */

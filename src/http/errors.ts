@@ -9,6 +9,7 @@ export const ERRORS = {
   FG_ERR_WRITES_DISABLED: { status: 403, message: 'Writes are disabled: set FLOODGATE_ADMIN_TOKEN to enable the write API.' },
   FG_ERR_NOT_FOUND: { status: 404, message: 'No content for this key.' },
   FG_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
+  FG_ERR_UNKNOWN_COLLECTION: { status: 404, message: 'No such collection: the collections file does not name it and the store holds no record of it.' },
   FG_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed on this route.' },
   FG_ERR_READ_ONLY_COLLECTION: { status: 405, message: 'This collection is read-only (served from SQL or an origin).' },
   FG_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },

@@ -9,8 +9,8 @@ import type { ContentObserver, StoreOp } from '../content/service.ts';
 import type { Admission } from './admission.ts';
 import type { PressureMonitor } from './pressure.ts';
 
-export type Route = 'data' | 'content' | 'write' | 'bulk' | 'metrics' | 'healthz' | 'readyz' | 'dashboard' | 'other';
-const ROUTES: readonly Route[] = ['data', 'content', 'write', 'bulk', 'metrics', 'healthz', 'readyz', 'dashboard', 'other'];
+export type Route = 'data' | 'content' | 'write' | 'bulk' | 'warm' | 'metrics' | 'healthz' | 'readyz' | 'dashboard' | 'other';
+const ROUTES: readonly Route[] = ['data', 'content', 'write', 'bulk', 'warm', 'metrics', 'healthz', 'readyz', 'dashboard', 'other'];
 
 /** The label value of a method or collection that has none of its own: no real name can take it. */
 export const OTHER_LABEL = '_other';

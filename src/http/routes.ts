@@ -1,5 +1,5 @@
 // The edge's dispatcher: match the route, validate the URL, hand the request to its answerer (read.ts for
-// reads, writes.ts for writes, dashboard.ts for /dashboard, here for /healthz, /readyz, /metrics), count it when
+// reads, writes.ts for writes, warm.ts for floodgate warm's batches, dashboard.ts for /dashboard, here for /healthz, /readyz, /metrics), count it when
 // it is answered (a /dashboard/events stream when its headers are sent).
 // No business logic. The cached read path is synchronous end to end (read.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,6 +13,7 @@ import { createRead, rawHeader, type ReadDeps } from './read.ts';
 import { readiness, type Readiness } from './readiness.ts';
 import { sendError, sendJson } from './respond.ts';
 import { allow, decode, queryParam } from './url.ts';
+import { handleWarm } from './warm.ts';
 import { handleWrite, handleBulk, handlePurge, type WriteDeps } from './writes.ts';
 
 export type { Readiness } from './readiness.ts';
@@ -100,6 +101,11 @@ export function createHandler(deps: RouteDeps): Handler {
         if (key === '_bulk' && method === 'POST') {
           route = 'bulk';
           handleBulk(req, res, deps, collection).then((status) => finish(route, collection, status, t0, req, res), (err: unknown) => fail(res, route, collection, t0, req, err));
+          return;
+        }
+        if (key === '_warm' && method === 'POST') {
+          route = 'warm';
+          handleWarm(req, res, deps, collection).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
           return;
         }
         if (key === '_purge' && method === 'POST') {

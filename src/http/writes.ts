@@ -32,7 +32,8 @@ export interface WriteLimits {
 /** At most this many line errors are listed in a bulk answer; the count is always exact. */
 const MAX_LISTED_ERRORS = 100;
 
-function authorize(req: IncomingMessage, deps: WriteDeps): void {
+/** Refuses (403, 401) a request without the admin token: the write routes, _purge and _warm. */
+export function authorize(req: IncomingMessage, deps: WriteDeps): void {
   if (!deps.writeAuth) throw new HttpError('FG_ERR_WRITES_DISABLED');
   if (!deps.writeAuth.check(req.headers.authorization)) {
     throw new HttpError('FG_ERR_UNAUTHORIZED', 'Write routes need "Authorization: Bearer <FLOODGATE_ADMIN_TOKEN>".', { 'WWW-Authenticate': deps.writeAuth.challenge });

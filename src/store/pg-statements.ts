@@ -5,6 +5,7 @@
 
 export interface PgStatements {
   readonly get: string;
+  readonly getMany: string;
   readonly put: string;
   readonly putMany: string;
   readonly delete: string;
@@ -27,6 +28,7 @@ const inTime = (s: string, n: number, version: string): string =>
 export function pgStatements(s: string): PgStatements {
   return {
     get: `SELECT body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 AND key = $2`,
+    getMany: `SELECT key, body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 AND key = ANY($2::text[])`,
     put: `INSERT INTO ${s}.content (collection, key, body, content_type) VALUES ($1, $2, $3, $4)
           ON CONFLICT (collection, key) DO UPDATE SET body = EXCLUDED.body, content_type = EXCLUDED.content_type
           RETURNING ${inTime(s, 5, 'version')} AS version, ${MS} AS updated_at`,

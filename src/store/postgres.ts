@@ -124,6 +124,15 @@ class PostgresStore implements Store {
     };
   }
 
+  async getMany(collection: string, keys: readonly string[]): Promise<ContentRecord[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.#run<Row[]>('getMany', this.#q.getMany, [collection, keys]);
+    return rows.map((row) => ({
+      collection, key: row.key as string, body: row.body as Buffer, contentType: row.content_type as string,
+      version: Number(row.version), updatedAt: row.updated_at as number,
+    }));
+  }
+
   async put(write: ContentWrite): Promise<ContentRecord> {
     const [row] = await this.#write<Row[]>('put', this.#q.put, [write.collection, write.key, write.body, write.contentType]);
     if (!row) throw new Error('put returned no row');

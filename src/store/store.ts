@@ -7,6 +7,11 @@ export interface Store {
   readonly kind: string;
   /** Reads one record; undefined when absent. */
   get(collection: string, key: string): Promise<ContentRecord | undefined>;
+  /**
+   * Reads many records of one collection in ONE query (`floodgate warm` asks a few hundred keys a call). Answers
+   * the records that exist, in no particular order; absent keys are left out, a key given twice is answered once.
+   */
+  getMany(collection: string, keys: readonly string[]): Promise<ContentRecord[]>;
   /** Inserts or replaces one record in a transaction and returns it with its new version. */
   put(write: ContentWrite): Promise<ContentRecord>;
   /** Removes one record; returns the change (with the deletion's version), or undefined if there was none. */

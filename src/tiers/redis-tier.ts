@@ -22,6 +22,13 @@ export interface RedisTier {
    * deletion tombstone) of that key: a slow reader can never overwrite a newer write. ttlSeconds ≤ 0 stores nothing.
    */
   set(record: ContentRecord, ttlSeconds: number): Promise<void>;
+  /**
+   * Many keys of one collection at once, pipelined (one round trip per node): the records, in the order of `keys`,
+   * undefined where the tier holds no live one. Rejects like get when the tier cannot answer.
+   */
+  getMany(collection: string, keys: readonly string[]): Promise<(ContentRecord | undefined)[]>;
+  /** set() for many records, pipelined; each one keeps the version guard. Rejects like set. */
+  setMany(records: readonly ContentRecord[], ttlSeconds: number): Promise<void>;
   /** Applies a change: drops the key (leaving a short tombstone carrying the version) unless it already holds a newer one. */
   invalidate(change: Change): Promise<void>;
   /** Resolves when the tier answers; rejects otherwise (drives /readyz). set, invalidate and ping reject like get. */

@@ -18,6 +18,12 @@ interface ScriptCommands {
   fgInvalidate(key: string, version: string, deleted: '0' | '1', ttlMs: string): Promise<number>;
 }
 
+/**
+ * Commands of a getMany/setMany sent together, each part awaited before the next: every command keeps the tier's
+ * deadline (100 ms by default), which 1,500 commands pipelined at once to a Cluster missed on this 2-core machine.
+ */
+const PIPELINE = 100;
+
 export function openRedisTier(opts: RedisOptions): RedisTier {
   return new IoredisTier(opts);
 }
@@ -52,23 +58,43 @@ class IoredisTier implements RedisTier {
   }
 
   async get(collection: string, key: string): Promise<ContentRecord | undefined> {
-    const [body, meta] = await this.#call(() => this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...READ_FIELDS));
-    if (!body || !meta) return undefined; // a miss, a tombstone or a marker
-    const m = decodeMeta(meta);
-    if (m === undefined) return undefined;
-    return { collection, key, body: ownBytes(body), contentType: m.contentType, version: m.version, updatedAt: m.updatedAt, etag: m.etag };
+    const fields = await this.#call(() => this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...READ_FIELDS));
+    return recordOf(collection, key, fields);
+  }
+
+  async getMany(collection: string, keys: readonly string[]): Promise<(ContentRecord | undefined)[]> {
+    const out: (ContentRecord | undefined)[] = [];
+    for (let i = 0; i < keys.length; i += PIPELINE) {
+      const part = keys.slice(i, i + PIPELINE);
+      // Issued in one go: the client's auto-pipelining sends them as one write per node (Cluster included).
+      const all = await this.#call(() => Promise.all(part.map((key) => this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...READ_FIELDS))));
+      for (let j = 0; j < all.length; j++) out.push(recordOf(collection, part[j] as string, all[j] as (Buffer | null)[]));
+    }
+    return out;
   }
 
   async set(record: ContentRecord, ttlSeconds: number): Promise<void> {
     if (ttlSeconds <= 0) return; // expired on arrival: nothing to store
     const ttlMs = String(jitteredTtlMs(positive('ttlSeconds', ttlSeconds)));
-    await this.#call(() => this.#scripts.fgSet(
+    await this.#call(() => this.#setOne(record, ttlMs));
+  }
+
+  async setMany(records: readonly ContentRecord[], ttlSeconds: number): Promise<void> {
+    if (ttlSeconds <= 0 || records.length === 0) return;
+    const ttl = positive('ttlSeconds', ttlSeconds);
+    for (let i = 0; i < records.length; i += PIPELINE) {
+      await this.#call(() => Promise.all(records.slice(i, i + PIPELINE).map((record) => this.#setOne(record, String(jitteredTtlMs(ttl))))));
+    }
+  }
+
+  #setOne(record: ContentRecord, ttlMs: string): Promise<number> {
+    return this.#scripts.fgSet(
       recordKey(this.#prefix, record.collection, record.key),
       String(record.version),
       record.body,
       encodeMeta(etagNumberOfRecord(record), record.version, record.updatedAt, record.contentType),
       ttlMs,
-    ));
+    );
   }
 
   async invalidate(change: Change): Promise<void> {
@@ -104,6 +130,14 @@ class IoredisTier implements RedisTier {
       throw new TierUnavailableError(this.name, err);
     }
   }
+}
+
+/** The record in an HMGET of READ_FIELDS, or undefined for a miss, a tombstone, a marker or a meta it cannot read. */
+function recordOf(collection: string, key: string, [body, meta]: (Buffer | null)[]): ContentRecord | undefined {
+  if (!body || !meta) return undefined;
+  const m = decodeMeta(meta);
+  if (m === undefined) return undefined;
+  return { collection, key, body: ownBytes(body), contentType: m.contentType, version: m.version, updatedAt: m.updatedAt, etag: m.etag };
 }
 
 /**

@@ -172,6 +172,39 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.deepEqual(await store.changesSince(del.version, 10), []);
     });
 
+    it('getMany reads many keys of one collection in one call: present ones only, each once, with their fields', async () => {
+      const [c, other] = [fresh(), fresh()];
+      const bytes = Buffer.from([0x00, 0xff, 0xc3, 0x28]);
+      const puts = [await store.put(w(c, 'a', 'alpha')), await store.put(w(c, 'b', bytes, 'application/octet-stream')), await store.put(w(c, 'ü/ß?', 'unicode'))];
+      await store.put(w(other, 'z', 'elsewhere'));
+      const deleted = await store.put(w(c, 'gone', 'x'));
+      await store.delete(c, deleted.key);
+      const got = await store.getMany(c, ['b', 'missing', 'a', 'ü/ß?', 'a', 'z', 'gone', "it's"]);
+      const byKey = new Map(got.map((r) => [r.key, r]));
+      assert.equal(got.length, 3, 'present keys only, a repeated key once');
+      assert.deepEqual([...byKey.keys()].sort(), ['a', 'b', 'ü/ß?']);
+      for (const put of puts) {
+        const r = byKey.get(put.key);
+        assert.ok(r, put.key);
+        assert.equal(r.collection, c);
+        assert.ok(Buffer.isBuffer(r.body));
+        assert.deepEqual(r.body, put.body);
+        assert.equal(r.contentType, put.contentType);
+        assert.equal(r.version, put.version);
+        assert.equal(typeof r.updatedAt, 'number');
+        assert.ok(Math.abs(r.updatedAt - Date.now()) < 60_000);
+      }
+      assert.deepEqual(await store.getMany(c, []), []);
+      assert.deepEqual(await store.getMany(fresh(), ['a']), []);
+      // A batch as large as the warm-up sends.
+      const many = Array.from({ length: 2000 }, (_, i) => w(c, `k${i}`, `v${i}`));
+      await store.putMany(many);
+      const asked = many.map((m) => m.key).filter((_, i) => i % 3 !== 0);
+      const found = await store.getMany(c, asked);
+      assert.equal(found.length, asked.length);
+      assert.ok(found.every((r) => r.body.toString() === `v${r.key.slice(1)}`));
+    });
+
     it('stores keys and collections with unicode and punctuation exactly', async () => {
       const c = fresh();
       const keys = ['ü/ß?&=#', "it's", 'a b', 'x'.repeat(256), '%', '_'];

@@ -157,6 +157,29 @@ export function tierContract(name: string, make: () => Promise<RedisTier>): void
       assert.equal(await tier.get(c, 'never-cached'), undefined);
     });
 
+    it('getMany and setMany: many keys in one pipelined call, in order, with the version guard kept', async () => {
+      const c = collection();
+      const keys = Array.from({ length: 1500 }, (_, i) => `k{${i}}%`);
+      await tier.setMany(keys.filter((_, i) => i % 2 === 0).map((k) => record(c, k, 10, `body ${k}`)), 60);
+      const got = await tier.getMany(c, keys);
+      assert.equal(got.length, keys.length);
+      got.forEach((r, i) => {
+        if (i % 2 === 1) assert.equal(r, undefined, keys[i]);
+        else assert.equal(r?.body.toString(), `body ${keys[i]}`);
+      });
+      assert.equal(got[0]?.version, 10);
+      assert.equal(got[0]?.key, keys[0]);
+      assert.equal(got[0]?.collection, c);
+      // Older versions do not replace newer ones; newer ones do; a deletion's tombstone reads as a miss.
+      await tier.setMany([record(c, keys[0] as string, 9, 'older'), record(c, keys[2] as string, 11, 'newer')], 60);
+      await tier.invalidate({ collection: c, key: keys[4] as string, version: 12, deleted: true });
+      const again = await tier.getMany(c, [keys[0] as string, keys[2] as string, keys[4] as string]);
+      assert.deepEqual(again.map((r) => r?.body.toString()), [`body ${keys[0]}`, 'newer', undefined]);
+      assert.deepEqual(await tier.getMany(c, []), []);
+      await tier.setMany([record(c, 'ttl0', 1)], 0);
+      assert.equal(await tier.get(c, 'ttl0'), undefined, 'a TTL of zero stores nothing');
+    });
+
     it('answers 2,000 concurrent gets (hits and misses) without a failure', async () => {
       const c = collection();
       await Promise.all(Array.from({ length: 200 }, (_, i) => tier.set(record(c, `k${i}`, i + 1), 60)));

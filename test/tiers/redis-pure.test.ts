@@ -2,7 +2,7 @@
 // bus's wire format.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeChange, encodeChange } from '../../src/bus/redis-bus.ts';
+import { decodeChange, decodeWarm, encodeChange, encodeWarm } from '../../src/bus/redis-bus.ts';
 import { backoff, checkKeyPrefix, DEFAULTS, parseRedisUrl } from '../../src/tiers/redis-connect.ts';
 import { jitteredTtlMs, recordKey } from '../../src/tiers/redis-keys.ts';
 
@@ -72,6 +72,18 @@ describe('bus wire format', () => {
     for (const bad of ['', 'null', '[]', '{"collection":"c","key":"k","version":1.5,"deleted":false}',
       '{"collection":"c","key":"k","version":1,"deleted":"no"}', '{"collection":1,"key":"k","version":1,"deleted":false}']) {
       assert.equal(decodeChange(bad), undefined, bad);
+    }
+  });
+
+  it('carries warm notices on the same channel: no Change in them, and only well-formed ones come back', () => {
+    const notice = { instance: 'i-1', collection: 'default', keys: ['1', 'ü"\n'] };
+    const wire = encodeWarm(notice);
+    assert.equal(wire, '{"warm":{"i":"i-1","c":"default","k":["1","ü\\"\\n"]}}');
+    assert.deepEqual(decodeWarm(wire), notice);
+    assert.equal(decodeChange(wire), undefined, 'a floodgate that predates warm notices ignores them');
+    assert.equal(decodeWarm(encodeChange({ collection: 'c', key: 'k', version: 1, deleted: false })), undefined);
+    for (const bad of ['{"warm":null}', '{"warm":{"i":"x","c":"d","k":[1]}}', '{"warm":{"i":"x","c":"d"}}', '{"warm":{"c":"d","k":[]}}']) {
+      assert.equal(decodeWarm(bad), undefined, bad);
     }
   });
 });
