@@ -105,7 +105,7 @@ export function createHandler(deps: RouteDeps): Handler {
         }
         if (key === '_warm' && method === 'POST') {
           route = 'warm';
-          handleWarm(req, res, deps, collection).then((status) => finish(route, status, t0, req, res), (err: unknown) => fail(res, route, t0, req, err));
+          handleWarm(req, res, deps, collection).then((status) => finish(route, collection, status, t0, req, res), (err: unknown) => fail(res, route, collection, t0, req, err));
           return;
         }
         if (key === '_purge' && method === 'POST') {
