@@ -15,6 +15,8 @@ export interface PgStatements {
   readonly changes: string;
   readonly maxVersion: string;
   readonly ping: string;
+  readonly scanFirst: string;
+  readonly scanAfter: string;
 }
 
 const MS = 'floor(extract(epoch FROM updated_at) * 1000)::float8';
@@ -46,5 +48,8 @@ export function pgStatements(s: string): PgStatements {
     maxVersion: `SELECT greatest((SELECT max(version) FROM ${s}.content), (SELECT max(version) FROM ${s}.tombstones), 0) AS v`,
     // Also a reading of PostgreSQL's clock for pg-clock.ts.
     ping: 'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
+    // A page of a keyset scan, in the primary key's order (an index range scan of content_pkey).
+    scanFirst: `SELECT key, body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 ORDER BY key LIMIT $2`,
+    scanAfter: `SELECT key, body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 AND key > $2 ORDER BY key LIMIT $3`,
   };
 }

@@ -172,6 +172,19 @@ class PostgresStore implements Store {
     return rows.map((r) => ({ collection: r.collection as string, key: r.key as string }));
   }
 
+  async scan(collection: string, afterKey: string | undefined, limit: number): Promise<ContentRecord[]> {
+    if (!(limit >= 1)) return [];
+    const rows = afterKey === undefined
+      ? await this.#run<Row[]>('scan', this.#q.scanFirst, [collection, limit])
+      : await this.#run<Row[]>('scan', this.#q.scanAfter, [collection, afterKey, limit]);
+    const out = new Array<ContentRecord>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i] as Row;
+      out[i] = { collection, key: r.key as string, body: r.body as Buffer, contentType: r.content_type as string, version: Number(r.version), updatedAt: r.updated_at as number };
+    }
+    return out;
+  }
+
   async ping(): Promise<void> {
     const [row] = await this.#run<Row[]>('ping', this.#q.ping, []);
     this.#clock.sample(row?.now as number);
