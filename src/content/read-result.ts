@@ -1,7 +1,7 @@
 // What a read hands the edge: the content (or a remembered absence), its validator, and how the tiers found
 // it. The memory tier's entries are such results as they are (no copy on the hot path); with the memory tier
 // off, the service builds one per read (uncached).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ContentRecord } from './record.ts';
 
 /** How one read was answered by the tiers; drives the X-Cache header and the metric label. */
@@ -25,10 +25,12 @@ export interface ReadResult {
 
 /**
  * A body's validator as a number: the first 48 bits of its SHA-1 (a double holds them exactly), so the memory
- * tier keeps it in a Float64Array and formats it only when it answers (etagText).
+ * tier keeps it in a Float64Array and formats it only when it answers (etagText). crypto.hash() in one call, as
+ * hex: for 140-byte bodies a third of the CPU of createHash().update().digest() (no Hash object, no digest
+ * Buffer), which a preload of a million entries pays a million times.
  */
 export function etagNumberOf(body: Buffer): number {
-  return createHash('sha1').update(body).digest().readUIntBE(0, 6);
+  return Number.parseInt(hash('sha1', body, 'hex').slice(0, 12), 16);
 }
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -20,7 +20,7 @@ export interface ContentObserver {
   /** Something went wrong off the request path (an L2 write, a publish); logged, never thrown. */
   backgroundError(what: string, err: unknown): void;
 }
-export type StoreOp = 'get' | 'put' | 'delete' | 'bulk' | 'query';
+export type StoreOp = 'get' | 'put' | 'delete' | 'bulk' | 'query' | 'scan';
 
 export class ReadOnlyCollectionError extends Error {
   override readonly name = 'ReadOnlyCollectionError';

@@ -208,6 +208,25 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.deepEqual(await store.scan(c, undefined, 0), [], 'limit 0');
     });
 
+    it('scan hands out every byte of binary and empty bodies, unicode keys and large versions exactly', async () => {
+      const c = fresh();
+      const writes = Array.from({ length: 40 }, (_, i) => w(c, `${String(i).padStart(2, '0')}-ü-${i % 3 === 0 ? '😀' : 'x'}`, i === 7 ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0, 0xff, 0x80, 0xc3]), randomBytes(i * 13)]), 'application/octet-stream'));
+      await store.putMany(writes);
+      const seen = new Map<string, Buffer>();
+      for (let after: string | undefined, page; (page = await store.scan(c, after, 7)).length > 0; after = page.at(-1)?.key) {
+        for (const r of page) {
+          const stored = await store.get(c, r.key);
+          assert.ok(stored, r.key);
+          assert.deepEqual([r.version, r.updatedAt, r.contentType], [stored.version, stored.updatedAt, stored.contentType]);
+          assert.ok(r.body.equals(stored.body), `the body of ${r.key}`);
+          seen.set(r.key, Buffer.from(r.body));
+        }
+        if (page.length < 7) break;
+      }
+      assert.equal(seen.size, writes.length);
+      for (const x of writes) assert.ok(seen.get(x.key)?.equals(x.body), x.key);
+    });
+
     it('stores keys and collections with unicode and punctuation exactly', async () => {
       const c = fresh();
       const keys = ['ü/ß?&=#', "it's", 'a b', 'x'.repeat(256), '%', '_'];
