@@ -17,6 +17,8 @@ import type { Timed } from './sources.ts';
 
 /** Records a page. Measured over 1,000,000 demo users (SQLite and PostgreSQL): see docs/operations.md. */
 export const PRELOAD_PAGE = 5000;
+/** Times a page that timed out is asked for again. */
+const PAGE_RETRIES = 2;
 /** A progress line this often while a preload runs, ms. */
 export const PRELOAD_PROGRESS_MS = 2000;
 
@@ -122,7 +124,16 @@ export async function preload(opts: PreloadOptions): Promise<PreloadReport> {
   const { store, memory } = opts;
   const page = Math.max(1, opts.page ?? PRELOAD_PAGE);
   const timed: Timed = opts.timed ?? ((_op, fn) => fn());
-  const scan = (collection: string, after: string | undefined): Promise<ContentRecord[]> => timed('scan', () => store.scan(collection, after, page));
+  // A page that times out (a store busy with the campaign's own reads, a loaded machine) is asked for again, twice.
+  const scan = async (collection: string, after: string | undefined): Promise<ContentRecord[]> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await timed('scan', () => store.scan(collection, after, page));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'FG_STORE_TIMEOUT' || attempt > PAGE_RETRIES) throw err;
+      }
+    }
+  };
   const progressMs = opts.progressMs ?? PRELOAD_PROGRESS_MS;
   const t0 = performance.now();
   let nextProgress = t0 + progressMs;
@@ -138,13 +149,16 @@ export async function preload(opts: PreloadOptions): Promise<PreloadReport> {
           if (report.full) c.records = c.notFit = await timed('scan', () => store.count(collection));
           continue;
         }
-        // The count first: progress says how far it got, and the tier makes room once (reserve) instead of
-        // growing step by step; and when the budget ends it, what did not fit is known.
-        const total = await timed('scan', () => store.count(collection));
-        c.records = total;
-        let reserved = false;
+        // The first page and the count at once (on PostgreSQL, on two connections): with the count, progress says
+        // how far it got, the tier makes room once (reserve) instead of growing step by step, and when the
+        // budget ends it, what did not fit is known.
         let mark = memory.fillMark();
         let pending = scan(collection, undefined);
+        pending.catch(() => undefined);
+        const counting = timed('scan', () => store.count(collection));
+        counting.catch(() => undefined); // awaited below; a failure then ends the preload like a failed page
+        let total: number | undefined;
+        let reserved = false;
         for (;;) {
           const records = await pending;
           const recordsMark = mark;
@@ -153,13 +167,14 @@ export async function preload(opts: PreloadOptions): Promise<PreloadReport> {
           if (more) {
             mark = memory.fillMark();
             pending = scan(collection, (records[records.length - 1] as ContentRecord).key);
+            pending.catch(() => undefined); // awaited next turn of the loop, unless this one ends it
           }
           const r = memory.fill(records, recordsMark);
           c.entries += r.stored;
           c.bytes += r.bytes;
           c.skipped += r.skipped;
+          c.records = total ??= await counting;
           if (r.full) {
-            if (more) pending.catch(() => undefined);
             report.full = true;
             c.firstNotFit = records[r.stored + r.skipped]?.key;
             c.notFit = Math.max(0, total - c.entries - c.skipped);
@@ -221,6 +236,7 @@ export async function preloadLogged(opts: PreloadOptions & { readonly cacheBytes
   const fields = {
     event: 'preloaded',
     collections: report.collections,
+    records: report.records,
     entries: report.entries,
     bytes: report.bytes,
     notFit: report.notFit,

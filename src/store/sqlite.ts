@@ -12,6 +12,7 @@ import type { QueryReader } from './collection-query.ts';
 import { prepareSqliteQuery } from './sqlite-query.ts';
 import { mapSqliteError } from './sqlite-errors.ts';
 import { openSqliteDatabase } from './sqlite-schema.ts';
+import { recordsOfPage, scanPageSql, type ScanDialect, type ScanPageRow } from './scan-page.ts';
 import type { Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -26,17 +27,9 @@ interface ChangeRow { collection: string; key: string; version: number; deleted:
 
 const SCAN_COLUMNS = 'key, body, content_type, version, updated_at';
 
-/**
- * A page of the scan as one row: every column aggregated over the page's rows in one pass (so all in the same
- * order): keys joined by NUL (which no key may contain), the bodies concatenated into one BLOB (group_concat
- * keeps a blob's bytes; CAST back to BLOB hands them out as they are), their byte lengths, versions and times as
- * comma-separated numbers, the page's content type (when min = max, its only one), and its last key.
- */
-function scanPage(page: string): string {
-  return `SELECT count(*) AS n, max(key) AS last, group_concat(key, char(0)) AS keys, CAST(group_concat(body, '') AS BLOB) AS bodies,
-          group_concat(octet_length(body)) AS lengths, min(content_type) AS type, max(content_type) AS lastType,
-          group_concat(version) AS versions, group_concat(updated_at) AS updated FROM (${page})`;
-}
+/** A page of the scan as one row (scan-page.ts): keys joined by NUL; group_concat keeps a blob's bytes, CAST hands them out as one BLOB. */
+const SQLITE_PAGE: ScanDialect = { keys: 'string_agg(key, char(0))', bodies: "CAST(string_agg(body, '') AS BLOB)", text: (e) => e, ms: 'updated_at' };
+const scanPage = (page: string): string => scanPageSql(page, SQLITE_PAGE);
 
 const SQL = {
   get: 'SELECT body, content_type, version, updated_at FROM content WHERE collection = ? AND key = ?',
@@ -67,8 +60,6 @@ const SQL = {
 
 /** A scanned row as an array (setReturnArrays: no object with five named properties per row). */
 type ScanRow = [key: string, body: Uint8Array, contentType: string, version: number, updatedAt: number];
-/** A page of the scan in one row (scanPage). */
-interface ScanPageRow { n: number; last: string | null; keys: string | null; bodies: Uint8Array | null; lengths: string | null; type: string | null; lastType: string | null; versions: string | null; updated: string | null }
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
   if (opts.file !== ':memory:') {
@@ -151,35 +142,14 @@ class SqliteStore implements Store {
   }
 
   /**
-   * One page, read as one row (scanPage): measured over 1,000,000 demo users, half the CPU of a row per record,
-   * most of which node:sqlite spends making an ArrayBuffer for each row's body; here the bodies are views of
-   * one Buffer per page, and the page's one content type is one string. A page that holds several content
-   * types, or that does not split back into its count of records (a key with a NUL in it, written by hand), is
-   * read again row by row.
+   * One page, read as one row (scan-page.ts): node:sqlite no longer makes an ArrayBuffer for each row's body
+   * (most of its CPU per row); the bodies are views of one Buffer per page. A page that holds several content
+   * types, or that does not split back into its count of records (a key with a NUL in it), is read row by row.
    */
   async scan(collection: string, afterKey: string | undefined, limit: number): Promise<ContentRecord[]> {
     if (!(limit >= 1)) return [];
     const page = this.#run(() => (afterKey === undefined ? this.#s.scanPageFirst.get(collection, limit) : this.#s.scanPageAfter.get(collection, afterKey, limit))) as unknown as ScanPageRow;
-    const n = Number(page.n);
-    if (n === 0) return [];
-    const keys = (page.keys ?? '').split('\0');
-    const type = page.type ?? '';
-    const lengths = numbers(page.lengths ?? '', n);
-    const versions = numbers(page.versions ?? '', n);
-    const updated = numbers(page.updated ?? '', n);
-    const blob = page.bodies ?? new Uint8Array(0);
-    const bodies = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
-    if (keys.length === n && type === page.lastType && lengths !== undefined && versions !== undefined && updated !== undefined) {
-      const out = new Array<ContentRecord>(n);
-      let at = 0;
-      for (let i = 0; i < n; i++) {
-        const len = lengths[i] as number;
-        out[i] = { collection, key: keys[i] as string, body: bodies.subarray(at, at + len), contentType: type, version: versions[i] as number, updatedAt: updated[i] as number };
-        at += len;
-      }
-      if (at === bodies.length) return out;
-    }
-    return this.#scanRows(collection, afterKey, limit);
+    return recordsOfPage(collection, page, '\0') ?? this.#scanRows(collection, afterKey, limit);
   }
 
   #scanRows(collection: string, afterKey: string | undefined, limit: number): ContentRecord[] {
@@ -273,39 +243,6 @@ class SqliteStore implements Store {
       throw mapSqliteError(err, this.#file);
     }
   }
-}
-
-/**
- * `n` comma-separated numbers (group_concat of integers), or undefined when the text is not exactly that. Whole
- * non-negative numbers are read digit by digit (no string per number: a page holds three columns of them); any
- * other form (a sign, a fraction) goes through Number().
- */
-function numbers(text: string, n: number): Float64Array | undefined {
-  const out = new Float64Array(n);
-  let count = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i === text.length ? 44 : text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      value = value * 10 + (c - 48);
-      digits++;
-    } else if (c === 44 && digits > 0 && digits < 16 && count < n) {
-      out[count++] = value;
-      value = 0;
-      digits = 0;
-    } else {
-      const parts = text.split(',');
-      if (parts.length !== n) return undefined;
-      for (let j = 0; j < n; j++) {
-        const v = Number(parts[j]);
-        if (parts[j] === '' || !Number.isFinite(v)) return undefined;
-        out[j] = v;
-      }
-      return out;
-    }
-  }
-  return count === n ? out : undefined;
 }
 
 function pick(w: ContentWrite): Pick<ContentRecord, 'collection' | 'key' | 'body' | 'contentType'> {
