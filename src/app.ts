@@ -11,7 +11,9 @@ import client, { type Registry } from 'prom-client';
 import type { Config } from './config.ts';
 import { loadCollections, type CollectionDef } from './content/collections.ts';
 import { seedDemo } from './content/demo.ts';
+import { checkPreload, parsePreloadList, preloadLogged } from './content/preload.ts';
 import { DEFAULT_COLLECTION } from './content/record.ts';
+import { timer } from './content/sources.ts';
 import { ContentService } from './content/service.ts';
 import { Admission } from './http/admission.ts';
 import { createDashboard, type WorkerMetricsSource } from './http/dashboard.ts';
@@ -172,6 +174,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       const seeded = await seedDemo(store, config.seed, opts.onSeedProgress);
       if (seeded > 0) logger.info({ users: seeded }, 'seeded demo content');
     }
+    const preloads = parsePreloadList(config.preload);
+    await checkPreload(preloads, collections, store, config.cacheBytes);
 
     let l2: RedisTier | undefined;
     let bus: InvalidationBus | undefined;
@@ -268,7 +272,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       if (answered < config.warmup) logger.warn({ requests: config.warmup, answered, ms }, 'the warm-up was cut short; starting anyway');
       else logger.debug({ requests: answered, ms }, 'warmed up');
     }
-    // Sampling starts after the warm-up: its busy loop is not load, and would start the server shedding.
+    // The preload comes after the warm-up: the warm-up's reads (real misses, then hits) and its remembered 404s
+    // are in the tier first, and the preload fills the rest of the budget without evicting them; its pages count
+    // in the store metrics (op "scan"), which the warm-up reset. The server listens only once it is done.
+    if (preloads.length > 0 && service.memory) {
+      await preloadLogged({ store, memory: service.memory, collections: preloads, timed: timer(metrics), cacheBytes: config.cacheBytes }, logger);
+    }
+    // Sampling starts after the warm-up and the preload: their busy loops are not load, and would start the server shedding.
     pressure.start();
     const dependencies = Object.fromEntries(Object.entries(readiness).map(([name, r]) => [name, r.check]));
     const events = new StateLog({ logger, registry: metrics.registry, dependencies, ...opts.events }).start();

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, type Config } from './config.ts';
 import { CollectionsError, parseCollections, type CollectionDef } from './content/collections.ts';
+import { checkPreload, parsePreloadList } from './content/preload.ts';
 import { TlsConfigError } from './http/tls.ts';
 import { openStore, storeOptions } from './store/open.ts';
 
@@ -56,6 +57,22 @@ export async function checkStore(config: Config, defs: ReadonlyMap<string, Colle
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Checks --preload against the collections and the store (each a store collection that exists), once, before any
+ * worker starts: a mistake is one line, exit 2. Resolves with the collections to preload (none: the store is not opened).
+ */
+export async function checkPreloadCollections(config: Config, defs: ReadonlyMap<string, CollectionDef>): Promise<string[]> {
+  const names = parsePreloadList(config.preload);
+  if (names.length === 0) return names;
+  const store = await openStore(storeOptions(config, { poolSize: 1, queueTimeoutMs: Math.max(config.storeTimeout, 5000), migrate: false }));
+  try {
+    await checkPreload(names, defs, store, config.cacheBytes);
+  } finally {
+    await store.close();
+  }
+  return names;
 }
 
 /** Connects to Redis and PINGs it within a few seconds. */

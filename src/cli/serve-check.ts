@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { prepareTls } from '../http/tls.ts';
-import { checkPort, checkRedis, checkStore, classifyStartupError, readCollectionsFile, type CollectionsFile } from '../startup.ts';
+import { checkPort, checkPreloadCollections, checkRedis, checkStore, classifyStartupError, readCollectionsFile, type CollectionsFile } from '../startup.ts';
 
 export async function runCheck(config: Config, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   let code = 0;
@@ -37,6 +37,7 @@ export async function runCheck(config: Config, out: NodeJS.WritableStream = proc
     await checkStore(config, collections?.defs ?? new Map(), false);
     return config.databaseUrl === '' ? `SQLite in ${config.dataDir}` : 'PostgreSQL answers';
   });
+  if (config.preload !== '') await check('preload', async () => `${(await checkPreloadCollections(config, collections?.defs ?? new Map())).join(', ')}: store collections`);
   if (config.redisUrl !== '') await check('redis', async () => (await checkRedis(config), 'answers PING'));
   await check('port', async () => (await checkPort(config.host, config.port), config.port === 0 ? 'any free port' : `${config.host}:${config.port} is free`));
   out.write(code === 0 ? 'floodgate serve --check: ready to serve\n' : `floodgate serve --check: not ready (exit ${code})\n`);

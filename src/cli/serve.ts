@@ -11,7 +11,7 @@ import { offerMetrics, scrapeThroughPrimary, workerMetricsThroughPrimary } from 
 import { freePort } from '../common/processes.ts';
 import { describeConfig, optionsHelp, printableConfig, type Config } from '../config.ts';
 import { prepareTls, type TlsFiles } from '../http/tls.ts';
-import { checkPort, checkStore, classifyStartupError, collectionsFromText, readCollectionsFile, type CollectionsFile } from '../startup.ts';
+import { checkPort, checkPreloadCollections, checkStore, classifyStartupError, collectionsFromText, readCollectionsFile, type CollectionsFile } from '../startup.ts';
 import { installProcessGuard } from '../process-guard.ts';
 import { configFromArgs } from './config-args.ts';
 import type { Command } from './main.ts';
@@ -35,6 +35,7 @@ ${optionsHelp()}
 Examples:
   floodgate serve
   PORT=9000 FLOODGATE_CACHE_BYTES=1GiB floodgate serve
+  floodgate serve --preload default --cache-bytes 1GiB     (the whole audience in memory before it listens)
   FLOODGATE_ADMIN_TOKEN=s3cret DATABASE_URL=postgres://app@db/app REDIS_URL=redis://cache:6379 floodgate serve
 `;
 
@@ -89,6 +90,7 @@ async function primary(config: Config): Promise<number> {
       if (tty) process.stderr.write(`\rseeding demo content: ${done}/${total}${done === total ? '\n' : ''}`);
     }));
     if ([...collections.defs.values()].some((d) => d.query !== undefined)) await checkStore(config, collections.defs, false);
+    await checkPreloadCollections(config, collections.defs);
     await checkPort(config.host, config.port);
     const port = config.port === 0 ? await freePort(config.host) : config.port;
     env = { [WORKER_PORT]: String(port), [WORKER_COLLECTIONS]: collections.text, [WORKER_INSTANCE]: randomUUID(), ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
@@ -105,6 +107,7 @@ async function primary(config: Config): Promise<number> {
     try {
       file = await readCollectionsFile(config);
       if ([...file.defs.values()].some((d) => d.query !== undefined)) await checkStore(config, file.defs, false);
+      await checkPreloadCollections(config, file.defs);
     } catch (err) {
       const problem = classifyStartupError(err, config);
       logger.error({ event: 'reload-refused', problem: problem?.message ?? String(err) }, 'reload refused: the new configuration is not valid; the workers keep the current one');

@@ -22,8 +22,8 @@ export interface ContentObserver {
   /** Something went wrong off the request path (an L2 write, a publish); logged, never thrown. */
   backgroundError(what: string, err: unknown): void;
 }
-/** 'warm': the batched reads of `floodgate warm` (Store.getMany, and the key pages of --all). */
-export type StoreOp = 'get' | 'put' | 'delete' | 'bulk' | 'query' | 'warm';
+/** 'warm': the batched reads of `floodgate warm` (Store.getMany, and the key pages of --all); 'scan': a preload's pages. */
+export type StoreOp = 'get' | 'put' | 'delete' | 'bulk' | 'query' | 'warm' | 'scan';
 
 export class ReadOnlyCollectionError extends Error {
   override readonly name = 'ReadOnlyCollectionError';

@@ -2,6 +2,7 @@
 // updated_at is answered as float8 milliseconds (parsed by postgres.js to a number); version (bigint) as text.
 // Every write takes a last parameter, its deadline in PostgreSQL's clock (epoch ms, from pg-clock.ts): after
 // writing each row it checks clock_timestamp() and, past the deadline, aborts the statement (migration 002).
+import { scanPageSql, type ScanDialect } from './scan-page.ts';
 
 export interface PgStatements {
   readonly get: string;
@@ -17,7 +18,14 @@ export interface PgStatements {
   readonly maxVersion: string;
   readonly feedLag: string;
   readonly ping: string;
+  readonly scanFirst: string;
+  readonly scanAfter: string;
+  readonly scanPageFirst: string;
+  readonly scanPageAfter: string;
 }
+
+/** A page of the scan as one row (scan-page.ts): keys joined by U+001F (a control character, which no key may hold). */
+const PG_PAGE: ScanDialect = { keys: "string_agg(key, E'\\x1f')", bodies: "string_agg(body, ''::bytea)", text: (e) => `(${e})::text`, ms: 'floor(extract(epoch FROM updated_at) * 1000)::bigint' };
 
 const MS = 'floor(extract(epoch FROM updated_at) * 1000)::float8';
 /** `version`, unless the deadline (parameter $n, epoch ms) has passed: then the statement aborts (FG001). */
@@ -56,5 +64,10 @@ export function pgStatements(s: string): PgStatements {
               floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`,
     // Also a reading of PostgreSQL's clock for pg-clock.ts.
     ping: 'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
+    // A page of a keyset scan, in the primary key's order (an index range scan of content_pkey).
+    scanFirst: `SELECT key, body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 ORDER BY key LIMIT $2`,
+    scanAfter: `SELECT key, body, content_type, version, ${MS} AS updated_at FROM ${s}.content WHERE collection = $1 AND key > $2 ORDER BY key LIMIT $3`,
+    scanPageFirst: scanPageSql(`SELECT key, body, content_type, version, updated_at FROM ${s}.content WHERE collection = $1 ORDER BY key LIMIT $2`, PG_PAGE),
+    scanPageAfter: scanPageSql(`SELECT key, body, content_type, version, updated_at FROM ${s}.content WHERE collection = $1 AND key > $2 ORDER BY key LIMIT $3`, PG_PAGE),
   };
 }

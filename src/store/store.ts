@@ -27,6 +27,14 @@ export interface Store {
   hasAny(collection: string): Promise<boolean>;
   /** The keys of the `limit` most recently written records, newest first (a backward scan of the version index). */
   recentKeys(limit: number): Promise<{ collection: string; key: string }[]>;
+  /**
+   * The records of one collection in the order of its primary key, those after `afterKey` (from the first when
+   * undefined), at most `limit`: one page of a keyset scan, each page one indexed range query. Fewer than `limit`
+   * records means the collection ends there. Pass the last key of a page to read the next one (serve --preload
+   * streams collections into memory this way, never in one giant query). The bodies of one page may be views of
+   * one buffer: a caller keeping a body for long copies it (the memory tier copies every body into its slabs).
+   */
+  scan(collection: string, afterKey: string | undefined, limit: number): Promise<ContentRecord[]>;
   /** Resolves when the store answers a trivial query; rejects otherwise (drives /readyz). */
   ping(): Promise<void>;
   /**

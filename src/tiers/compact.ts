@@ -37,7 +37,11 @@ function hashOf(cid: number, key: string): number {
 class Interned {
   readonly #ids = new Map<string, number>();
   readonly names: string[] = [];
+  /** The name asked for last and its id: a bulk fill asks for one content type a million times, each a new string. */
+  #last = '';
+  #lastId = -1;
   id(s: string): number {
+    if (s === this.#last && this.#lastId >= 0) return this.#lastId;
     let id = this.#ids.get(s);
     if (id === undefined) {
       if (this.names.length > 0xffff) return -1;
@@ -45,6 +49,8 @@ class Interned {
       this.names.push(s);
       this.#ids.set(s, id);
     }
+    this.#last = s;
+    this.#lastId = id;
     return id;
   }
   find(s: string): number {
@@ -57,6 +63,7 @@ export interface Fields {
   readonly version: number;
   readonly freshUntil: number;
   readonly updatedAt: number;
+  /** NaN: not computed yet (memory.ts computes it when the entry is first answered). */
   readonly etag: number;
   readonly contentType: string;
   /** undefined for a remembered deletion. */
@@ -140,10 +147,10 @@ export class CompactStore {
 
   /**
    * Stores an entry for (collection, key), replacing what the key held; -1 when it cannot be cached (a key over
-   * 64 KiB, or 65,536 distinct collections or content types). The caller enforces the byte bound.
+   * 64 KiB, or 65,536 distinct collections or content types). The caller enforces the byte bound. `old` is what
+   * find(collection, key) answers, for a caller that just asked it (a bulk fill): the key is not looked up twice.
    */
-  insert(collection: string, key: string, f: Fields): number {
-    const old = this.find(collection, key);
+  insert(collection: string, key: string, f: Fields, old = this.find(collection, key)): number {
     if (old >= 0) this.remove(old);
     const cid = this.#collections.id(collection);
     const tid = f.body === undefined ? 0 : this.#types.id(f.contentType);
@@ -163,7 +170,7 @@ export class CompactStore {
     const s = this.#slot();
     if (f.body !== undefined) {
       if (own) this.#own.set(s, f.body);
-      else f.body.copy(slab, off + keyBytes);
+      else slab.set(f.body, off + keyBytes); // TypedArray set: for small bodies cheaper than Buffer copy's wrapper
     }
     const h = hashOf(cid, key);
     this.#hash[s] = h;
@@ -185,6 +192,18 @@ export class CompactStore {
     this.#count++;
     this.#bytes += this.sizeOf(s);
     return s;
+  }
+
+  /**
+   * Makes room for `n` more entries at once, for a bulk fill that knows its size: the columns and the hash index
+   * grow once instead of step by step (each step copies every column, and re-probes the whole index).
+   */
+  reserve(n: number): void {
+    const need = this.#unused + Math.max(0, Math.floor(n));
+    if (need > this.#cap) this.#grow(need);
+    let size = this.#index.length;
+    while ((this.#count + n) * 2 > size) size *= 2;
+    if (size > this.#index.length) this.#rehash(size);
   }
 
   remove(s: number): void {
@@ -223,6 +242,10 @@ export class CompactStore {
   }
   etag(s: number): number {
     return this.#etag[s] as number;
+  }
+  /** Sets an entry's ETag number (one inserted with NaN, to be computed when first answered). */
+  setEtag(s: number, etag: number): void {
+    this.#etag[s] = etag;
   }
   contentType(s: number): string {
     return this.#types.names[this.#type[s] as number] as string;

@@ -205,6 +205,61 @@ export function storeContract(name: string, make: () => Promise<Store>): void {
       assert.ok(found.every((r) => r.body.toString() === `v${r.key.slice(1)}`));
     });
 
+    it('scan pages through one collection in key order: every record once, with its fields, nothing of other collections', async () => {
+      const [c, other] = [fresh(), fresh()];
+      // Zero-padded, one case: the same order in any collation. Written out of order, in two batches.
+      const keys = Array.from({ length: 95 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+      const shuffled = [...keys].sort((a, b) => (a.charCodeAt(3) * 7919 + a.charCodeAt(2)) % 97 - (b.charCodeAt(3) * 7919 + b.charCodeAt(2)) % 97);
+      await store.putMany(shuffled.slice(0, 50).map((k) => w(c, k, `body ${k}`)));
+      await store.putMany(shuffled.slice(50).map((k) => w(c, k, `body ${k}`, 'application/json')));
+      await store.putMany([w(other, 'k000', 'not mine'), w(other, 'a', 'not mine')]);
+      await store.delete(c, 'k010');
+      const expected = keys.filter((k) => k !== 'k010');
+      const seen: string[] = [];
+      let after: string | undefined;
+      let pages = 0;
+      for (;;) {
+        const page = await store.scan(c, after, 10);
+        pages++;
+        assert.ok(page.length <= 10, 'at most limit records a page');
+        for (const r of page) {
+          assert.equal(r.collection, c);
+          assert.ok(Buffer.isBuffer(r.body));
+          assert.equal(r.body.toString(), `body ${r.key}`);
+          const stored = await store.get(c, r.key);
+          assert.deepEqual({ ...r, body: r.body.toString() }, { ...stored, body: stored?.body.toString() });
+          seen.push(r.key);
+        }
+        if (page.length < 10) break;
+        after = page.at(-1)?.key;
+      }
+      assert.deepEqual(seen, expected, 'every record once, in key order, the deleted one left out');
+      assert.equal(pages, 10);
+      assert.deepEqual(await store.scan(c, 'k094', 10), [], 'nothing after the last key');
+      assert.deepEqual((await store.scan(c, 'k0505', 3)).map((r) => r.key), ['k051', 'k052', 'k053'], 'afterKey need not exist');
+      assert.deepEqual(await store.scan(fresh(), undefined, 10), [], 'an empty collection');
+      assert.deepEqual(await store.scan(c, undefined, 0), [], 'limit 0');
+    });
+
+    it('scan hands out every byte of binary and empty bodies, unicode keys and large versions exactly', async () => {
+      const c = fresh();
+      const writes = Array.from({ length: 40 }, (_, i) => w(c, `${String(i).padStart(2, '0')}-ü-${i % 3 === 0 ? '😀' : 'x'}`, i === 7 ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0, 0xff, 0x80, 0xc3]), randomBytes(i * 13)]), 'application/octet-stream'));
+      await store.putMany(writes);
+      const seen = new Map<string, Buffer>();
+      for (let after: string | undefined, page; (page = await store.scan(c, after, 7)).length > 0; after = page.at(-1)?.key) {
+        for (const r of page) {
+          const stored = await store.get(c, r.key);
+          assert.ok(stored, r.key);
+          assert.deepEqual([r.version, r.updatedAt, r.contentType], [stored.version, stored.updatedAt, stored.contentType]);
+          assert.ok(r.body.equals(stored.body), `the body of ${r.key}`);
+          seen.set(r.key, Buffer.from(r.body));
+        }
+        if (page.length < 7) break;
+      }
+      assert.equal(seen.size, writes.length);
+      for (const x of writes) assert.ok(seen.get(x.key)?.equals(x.body), x.key);
+    });
+
     it('stores keys and collections with unicode and punctuation exactly', async () => {
       const c = fresh();
       const keys = ['ü/ß?&=#', "it's", 'a b', 'x'.repeat(256), '%', '_'];
