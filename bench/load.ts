@@ -1,11 +1,11 @@
 // Shared benchmark plumbing: start a server pinned to one core, drive it with wrk (or autocannon when wrk
 // is not installed) pinned to the other, parse the figures. Benchmarks print ratios measured in one run.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { pin, spawnPinned as spawnPinnedArgv, stopChild, waitForHttp as waitUntil } from '../src/common/processes.ts';
 export { freePort, pin } from '../src/common/processes.ts';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface LoadResult {
   tool: string;
@@ -124,3 +124,19 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
 }
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/**
+ * A SQLite store of `keys` demo users under .bench/ (built once with `floodgate seed`, then reused by every
+ * benchmark that asks for the same count; the folder name is bench:miss's, which built it first).
+ */
+export function demoSqliteStore(keys: number, log: (line: string) => void = (l) => void process.stderr.write(`${l}\n`)): string {
+  const root = resolve(import.meta.dirname, '..');
+  const dir = join(root, '.bench', `miss-sqlite-${keys}`);
+  if (!existsSync(join(dir, 'floodgate.db'))) {
+    mkdirSync(dir, { recursive: true });
+    log(`  building the ${keys.toLocaleString('en')}-key SQLite store in ${dir} (once)…`);
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'seed', '--seed', String(keys), '--data-dir', dir], { cwd: root, stdio: 'inherit', env: { ...process.env, DATABASE_URL: '', REDIS_URL: '' } });
+    if (r.status !== 0) throw new Error('floodgate seed failed');
+  }
+  return dir;
+}

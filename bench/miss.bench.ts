@@ -18,14 +18,14 @@
 // Redis is a private redis-server on a free port. The SQLite store is built once under .bench/.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { EVENT_LOOP_SHEDDING_OFF } from '../src/config.ts';
 import { startRedisServer } from '../test/support/redis-server.ts';
 import { serve } from '../test/support/serve.ts';
-import { cpuSeconds, drive, freePort, hasWrk, pin, spawnPinned, stop, table, waitForHttp, type LoadResult } from './load.ts';
+import { cpuSeconds, demoSqliteStore, drive, freePort, hasWrk, pin, spawnPinned, stop, table, waitForHttp, type LoadResult } from './load.ts';
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick') || process.env.MISS_QUICK === '1';
@@ -130,18 +130,6 @@ function before(args: (round: number) => string[]): Contender[] {
   return BEFORE === undefined ? [] : [floodgate('before: floodgate --cache-bytes 0', args, BEFORE)];
 }
 
-/** Builds (once) a SQLite store of KEYS demo users under .bench/. */
-function sqliteStore(): string {
-  const dir = join(root, '.bench', `miss-sqlite-${KEYS}`);
-  if (!existsSync(join(dir, 'floodgate.db'))) {
-    mkdirSync(dir, { recursive: true });
-    log(`  building the ${KEYS}-key SQLite store in ${dir} (once)…`);
-    const r = spawnSync(node, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'seed', '--seed', String(KEYS), '--data-dir', dir], { cwd: root, stdio: 'inherit', env: { ...process.env, DATABASE_URL: '', REDIS_URL: '' } });
-    if (r.status !== 0) throw new Error('floodgate seed failed');
-  }
-  return dir;
-}
-
 log(`bench miss: ${KEYS.toLocaleString('en')} keys, random ids, wrk -c${CONNECTIONS} ${SECONDS} s per run, ${ROUNDS} round(s)${QUICK ? ' (--quick)' : ''}; ` +
   `server pinned to core 0, wrk to core 1, PostgreSQL and redis-server unpinned${BEFORE === undefined ? '' : `; 'before:' rows run ${BEFORE}`}`);
 if (BEFORE !== undefined && !existsSync(join(BEFORE, 'bin', 'floodgate.js'))) {
@@ -149,7 +137,7 @@ if (BEFORE !== undefined && !existsSync(join(BEFORE, 'bin', 'floodgate.js'))) {
   process.exit(2);
 }
 const rows: Record<string, string | number>[] = [];
-const dataDir = wanted('sqlite') || wanted('redis') ? sqliteStore() : '';
+const dataDir = wanted('sqlite') || wanted('redis') ? demoSqliteStore(KEYS, log) : '';
 if (wanted('sqlite')) {
   rows.push(...await tier('SQLite', [
     rawServer('raw node:sqlite', ['sqlite', join(dataDir, 'floodgate.db')]),
