@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { closest, formatSizeText, parseCountText } from '../config.ts';
 import { AudienceError, DEFAULT_COLUMN, fileAudience, rangeAudience, STDIN, type Audience } from './warm-audience.ts';
+import type { MemoryState, WarmOutcome } from '../content/warm.ts';
 import type { Command } from './main.ts';
 
 /** Keys a second by default (see docs/operations.md, "Warming before a send": why). */
@@ -78,23 +79,8 @@ class UsageError extends Error {}
 /** The run stopped part-way (exit 1). */
 class StoppedError extends Error {}
 
-interface MemoryState { maxBytes: number; bytes: number; entries: number; evictions: number }
-interface Outcome {
-  worker: number;
-  requested: number;
-  found: number;
-  missing: number;
-  bytes: number;
-  kept: number;
-  accounted: number;
-  newer: number;
-  redis: 'stored' | 'unavailable' | 'off';
-  workers: number | null;
-  answered: number;
-  announced: boolean;
-  memory: MemoryState | null;
-  next?: number | null;
-}
+/** One batch's answer: the server's own outcome (content/warm.ts), which worker gave it, and its memory tier. */
+type Outcome = WarmOutcome & { worker: number; memory: MemoryState | null; next?: number | null };
 interface Probe { memory: MemoryState | null; redis: 'up' | 'down' | 'off'; records?: number }
 
 interface Plan {
@@ -298,15 +284,12 @@ class ServerFailure extends Error {
   }
 }
 
-/** What the run did so far. */
-interface Tally {
+/** The counts of a batch's outcome that the run adds up. */
+const SUMMED = ['found', 'missing', 'bytes', 'kept', 'accounted', 'newer'] as const;
+
+/** What the run did so far: the SUMMED counts of every batch, and the rest. */
+interface Tally extends Record<(typeof SUMMED)[number], number> {
   sent: number;
-  found: number;
-  missing: number;
-  bytes: number;
-  kept: number;
-  accounted: number;
-  newer: number;
   batches: number;
   redis: Set<string>;
   /** Other workers of the receiving server; null once a primary did not answer. */
@@ -357,12 +340,7 @@ async function warm(plan: Plan, client: Client): Promise<number> {
     const o = await client.warm(payload);
     t.batches++;
     t.sent += o.requested;
-    t.found += o.found;
-    t.missing += o.missing;
-    t.bytes += o.bytes;
-    t.kept += o.kept;
-    t.accounted += o.accounted;
-    t.newer += o.newer;
+    for (const k of SUMMED) t[k] += o[k];
     t.redis.add(o.redis);
     t.receivers.add(o.worker);
     if (o.workers === null || t.workers === null) t.workers = null;
