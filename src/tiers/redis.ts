@@ -57,9 +57,18 @@ class IoredisTier implements RedisTier {
     return this.#health.healthy;
   }
 
-  async get(collection: string, key: string): Promise<ContentRecord | undefined> {
-    const fields = await this.#call(() => this.#client.hmgetBuffer(recordKey(this.#prefix, collection, key), ...READ_FIELDS));
-    return recordOf(collection, key, fields);
+  // The miss path of every cold read: #call spelt out as one promise chain (measured: the async layers cost
+  // 1.2 KB of allocation a read here).
+  get(collection: string, key: string): Promise<ContentRecord | undefined> {
+    const client = this.#client;
+    if (client.status !== 'ready') return this.#failed(new Error(`Redis is not connected (${client.status})`));
+    return client.hmgetBuffer(recordKey(this.#prefix, collection, key), READ_FIELDS[0], READ_FIELDS[1]).then(
+      (fields) => {
+        this.#health.success();
+        return recordOf(collection, key, fields);
+      },
+      (err: unknown) => this.#failed(err),
+    );
   }
 
   async getMany(collection: string, keys: readonly string[]): Promise<(ContentRecord | undefined)[]> {
@@ -126,9 +135,13 @@ class IoredisTier implements RedisTier {
       this.#health.success();
       return value;
     } catch (err) {
-      this.#health.failure();
-      throw new TierUnavailableError(this.name, err);
+      return this.#failed(err);
     }
+  }
+
+  #failed(err: unknown): Promise<never> {
+    this.#health.failure();
+    return Promise.reject(new TierUnavailableError(this.name, err));
   }
 }
 
@@ -137,13 +150,7 @@ function recordOf(collection: string, key: string, [body, meta]: (Buffer | null)
   if (!body || !meta) return undefined;
   const m = decodeMeta(meta);
   if (m === undefined) return undefined;
-  return { collection, key, body: ownBytes(body), contentType: m.contentType, version: m.version, updatedAt: m.updatedAt, etag: m.etag };
-}
-
-/**
- * The parser hands out views into the socket's read chunk (up to 64 KiB shared by a whole pipelined batch);
- * a body kept in L1 must not pin that chunk, so copy unless the view is the whole allocation.
- */
-function ownBytes(view: Buffer): Buffer {
-  return view.byteLength === view.buffer.byteLength ? view : Buffer.from(view);
+  // The body is a view into the socket's read chunk (up to 64 KiB shared by a pipelined batch): the memory tier
+  // copies what it keeps (compact.ts, ownBytes), so nothing is copied for a read that only answers.
+  return { collection, key, body, contentType: m.contentType, version: m.version, updatedAt: m.updatedAt, etag: m.etag };
 }
