@@ -4,7 +4,7 @@
 //   the payload, the tier's accounted bytes over the measured RSS growth, hot-path lookups a second;
 // - a tier bounded to 256 MiB filled past its bound: the RSS growth against the bound;
 // - lru-cache as the compact form's index (string key to slot number): what the index alone would cost;
-// - the HTTP hit path against raw node:http, side by side in one run (bench/serve.bench.ts, one round unless
+// - the HTTP hit path against raw node:http, side by side in one run (bench/serve.bench.ts, three rounds unless
 //   BENCH_ROUNDS says otherwise; req/s is noisy on a shared machine, CPU per request steadier).
 // MEMORY_ENTRIES sets the entry count; MEMORY_SKIP_HTTP=1 skips the HTTP part.
 import { spawnSync } from 'node:child_process';
@@ -54,6 +54,6 @@ process.stdout.write(
 
 if (process.env.MEMORY_SKIP_HTTP !== '1') {
   process.stdout.write('\nHTTP hit path, compact tier, against raw node:http (bench/serve.bench.ts):\n');
-  const r = spawnSync(process.execPath, ['bin/run-ts.js', 'bench/serve.bench.ts'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, BENCH_ROUNDS: process.env.BENCH_ROUNDS ?? '1' } });
+  const r = spawnSync(process.execPath, ['bin/run-ts.js', 'bench/serve.bench.ts'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, BENCH_ROUNDS: process.env.BENCH_ROUNDS ?? '3' } });
   if (r.status !== 0) process.exitCode = 1;
 }

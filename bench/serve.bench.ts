@@ -61,6 +61,6 @@ process.stdout.write(
   `\n${table([
     { server: 'raw node:http + Map', 'req/s': Math.round(r.rps), 'p50 ms': r.p50ms, 'p99 ms': r.p99ms, errors: r.errors, 'CPU µs/req': leastCpu(raw) },
     { server: 'floodgate serve (memory tier)', 'req/s': Math.round(b.rps), 'p50 ms': b.p50ms, 'p99 ms': b.p99ms, errors: b.errors, 'CPU µs/req': leastCpu(fg) },
-  ])}\n\nratio floodgate / raw node:http: ${(b.rps / r.rps).toFixed(3)} in req/s (best of ${ROUNDS} rounds each, ${b.tool}; target >= 0.85)\n` +
+  ])}\n\nratio floodgate / raw node:http: ${(b.rps / r.rps).toFixed(3)} in req/s (best of ${ROUNDS} rounds each, ${b.tool}; target >= 0.95, issue 11)\n` +
     `                                 ${(leastCpu(raw) / leastCpu(fg)).toFixed(3)} in CPU per request (steadier on a busy machine)\n`,
 );

@@ -1,0 +1,118 @@
+// The baselines: raw node:http servers doing one lookup per request, nothing else. Modes:
+//   raw-server.ts PORT N                          the demo bodies of ids 1..N from a Map (the warm hit path)
+//   raw-server.ts PORT sqlite FILE                node:sqlite, one prepared point read (floodgate's own get SQL)
+//   raw-server.ts PORT pg URL SCHEMA              `pg`, pool of 10, a named prepared statement (floodgate's get SQL)
+//   raw-server.ts PORT pgpipe URL SCHEMA          `pg`, 10 clients in pipeline mode (several statements in flight on
+//                                                 one connection, as postgres.js does), each call on the client with
+//                                                 the fewest in flight, a named prepared statement
+//   raw-server.ts PORT postgres URL SCHEMA        postgres.js, pool of 10, prepared (floodgate's get SQL)
+//   raw-server.ts PORT redis URL PREFIX on|off    ioredis, one HGET of the record's body field at floodgate's key
+//                                                 layout, auto-pipelining on or off
+// Every mode answers GET /data?user_id=ID from collection "default", 200 with the body, 404 when absent.
+import { createServer, type ServerResponse } from 'node:http';
+import { DatabaseSync } from 'node:sqlite';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import postgres from 'postgres';
+import { demoBody } from '../src/content/demo.ts';
+import { pgStatements } from '../src/store/pg-statements.ts';
+import { recordKey } from '../src/tiers/redis-keys.ts';
+
+const port = Number(process.argv[2] ?? 0);
+const mode = process.argv[3] ?? '100000';
+const POOL = 10;
+const SQLITE_GET = 'SELECT body, content_type, version, updated_at FROM content WHERE collection = ? AND key = ?';
+type Row = { body: Uint8Array; content_type: string } | undefined;
+
+function answer(res: ServerResponse, body: Uint8Array | null | undefined, type = 'text/plain; charset=utf-8'): void {
+  if (body === undefined || body === null) {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': body.length });
+  res.end(body);
+}
+
+function idOf(url: string): string | undefined {
+  const q = url.indexOf('user_id=');
+  return q === -1 ? undefined : url.slice(q + 8);
+}
+
+function failed(res: ServerResponse, err: unknown): void {
+  res.writeHead(500);
+  res.end(String((err as Error).message));
+}
+
+let lookup: (id: string, res: ServerResponse) => void;
+if (/^\d+$/.test(mode)) {
+  const bodies = new Map<string, Buffer>();
+  for (let id = 1; id <= Number(mode); id++) bodies.set(String(id), Buffer.from(demoBody(id)));
+  lookup = (id, res) => answer(res, bodies.get(id));
+} else if (mode === 'sqlite') {
+  const db = new DatabaseSync(process.argv[4] ?? '', { readOnly: true });
+  const get = db.prepare(SQLITE_GET);
+  lookup = (id, res) => {
+    const row = get.get('default', id) as Row;
+    answer(res, row?.body, row?.content_type);
+  };
+} else if (mode === 'pg') {
+  const pool = new pg.Pool({ connectionString: process.argv[4], max: POOL });
+  const text = pgStatements(`"${process.argv[5] ?? ''}"`).get;
+  lookup = (id, res) => {
+    pool.query<{ body: Buffer; content_type: string }>({ name: 'get', text, values: ['default', id] }).then(
+      (r) => answer(res, r.rows[0]?.body, r.rows[0]?.content_type),
+      (err: unknown) => failed(res, err),
+    );
+  };
+} else if (mode === 'pgpipe') {
+  const clients = await Promise.all(Array.from({ length: POOL }, async () => {
+    const client = new pg.Client({ connectionString: process.argv[4], pipeline: true } as pg.ClientConfig);
+    await client.connect();
+    return client;
+  }));
+  const inFlight = new Array<number>(POOL).fill(0);
+  const text = pgStatements(`"${process.argv[5] ?? ''}"`).get;
+  lookup = (id, res) => {
+    let c = 0;
+    for (let i = 1; i < POOL; i++) if ((inFlight[i] ?? 0) < (inFlight[c] ?? 0)) c = i;
+    inFlight[c] = (inFlight[c] ?? 0) + 1;
+    const done = (): void => void (inFlight[c] = (inFlight[c] ?? 1) - 1);
+    (clients[c] as pg.Client).query<{ body: Buffer; content_type: string }>({ name: 'get', text, values: ['default', id] }).then(
+      (r) => {
+        done();
+        answer(res, r.rows[0]?.body, r.rows[0]?.content_type);
+      },
+      (err: unknown) => {
+        done();
+        failed(res, err);
+      },
+    );
+  };
+} else if (mode === 'postgres') {
+  const sql = postgres(process.argv[4] ?? '', { max: POOL, prepare: true, onnotice: () => undefined });
+  const text = pgStatements(`"${process.argv[5] ?? ''}"`).get;
+  lookup = (id, res) => {
+    sql.unsafe<{ body: Buffer; content_type: string }[]>(text, ['default', id], { prepare: true }).then(
+      (rows) => answer(res, rows[0]?.body, rows[0]?.content_type),
+      (err: unknown) => failed(res, err),
+    );
+  };
+} else if (mode === 'redis') {
+  const client = new Redis(process.argv[4] ?? '', { enableAutoPipelining: true, lazyConnect: false, ...(process.env.CT ? { commandTimeout: Number(process.env.CT) } : {}) });
+  const prefix = process.argv[5] ?? 'fg:';
+  lookup = (id, res) => {
+    (process.env.HM ? client.hmgetBuffer(recordKey(prefix, 'default', id), 'body', 'meta').then((f) => f[0]) : client.hgetBuffer(recordKey(prefix, 'default', id), 'body')).then(
+      (body) => answer(res, body),
+      (err: unknown) => failed(res, err),
+    );
+  };
+} else {
+  throw new Error(`raw-server.ts: unknown mode '${mode}'`);
+}
+
+createServer((req, res) => {
+  const id = idOf(req.url ?? '');
+  if (id === undefined) answer(res, undefined);
+  else lookup(id, res);
+}).listen(port, '127.0.0.1', () => process.stdout.write('ready\n'));
