@@ -224,10 +224,13 @@ export class Warmer {
     return { ...this.#held(stored), newer: records.length - stored.length };
   }
 
-  /** memory.set() each record not older than a change heard of meanwhile; answers those it set. */
-  #set(records: readonly ContentRecord[]): ContentRecord[] {
+  /**
+   * memory.set() each record not older than a change heard of meanwhile; answers those it set. Without a memory
+   * tier nothing is set and nothing is skipped as older: `newer` (records.length - set.length) stays 0.
+   */
+  #set(records: readonly ContentRecord[]): readonly ContentRecord[] {
     const memory = this.#o.memory;
-    if (memory === undefined) return [];
+    if (memory === undefined) return records;
     const stored: ContentRecord[] = [];
     for (const r of records) {
       const heard = this.#recent.size === 0 ? undefined : this.#recent.get(r.collection + SEP + r.key);

@@ -144,6 +144,19 @@ describe('floodgate warm', () => {
     }
   });
 
+  it('a server without a memory tier (--cache-bytes 0): only Redis is filled, and no key is reported as changed meanwhile', async () => {
+    await using redis = await startRedisServer();
+    await using srv = await serve({ args: ['--seed', String(N), '--warmup', '0', '--cache-bytes', '0', '--redis-url', redis.url, '--redis-timeout', '500ms'], env: ENV });
+    const r = await warm(['--url', srv.url, '--range', `1-${N}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /the tier is off \(--cache-bytes 0\): only Redis was filled/);
+    assert.doesNotMatch(r.stdout, /changed meanwhile/, 'nothing was written meanwhile: no key was skipped as older');
+    const s = summary(await warm(['--url', srv.url, '--range', `1-${N}`, '--json']));
+    assert.equal(s.found, N);
+    assert.equal(s.newer, 0);
+    assert.deepEqual(s.redis, ['stored']);
+  });
+
   it('an audience larger than --cache-bytes is reported: how much fits, how much does not, and what to raise it to', async () => {
     await using srv = await serve({ args: ['--seed', String(N), '--warmup', '0', '--cache-bytes', '128KiB'], env: ENV });
     const r = await warm(['--url', srv.url, '--range', `1-${N}`]);
