@@ -8,7 +8,7 @@ import { MAX_CHUNK, SlabArena, chunkSizeOf } from './slab.ts';
  * What one entry costs the process besides its chunk (or own Buffer): its slot record (72 bytes), the hash
  * index's share (4-byte cells at a load between 1/4 and 1/2: 8 to 16 bytes), the records' spare capacity (they
  * grow by half) and the allocator's slack around them. Measured by `npm run bench:memory` with --expose-gc over
- * 1,000,000 entries of 140-byte bodies: 222 bytes an entry of V8 heap + external memory, 263 of RSS (once V8's
+ * 1,000,000 entries of 140-byte bodies: 230 bytes an entry of V8 heap + external memory, 261 of RSS (once V8's
  * young generation, some 30 MB a worker whatever it caches, is set aside); the chunk is 152 of those.
  */
 export const ENTRY_OVERHEAD = 112;
