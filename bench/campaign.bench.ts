@@ -4,12 +4,14 @@
 //   floodgate on PostgreSQL + Redis            the whole audience in Redis
 //   floodgate on PostgreSQL + Redis, half      half of the audience only in PostgreSQL (a fresh Redis prefix,
 //                                              filled with the first half, for every run)
+//   floodgate on PostgreSQL + Redis, warmed    an empty Redis prefix; `floodgate warm --range 1-N` loads the
+//                                              audience into Redis and the memory tier before the send
 //   raw node:http + one ioredis HGET           the same Redis data (auto-pipelining on, floodgate's setting)
 // The campaign: 70,000 recipients in one 10-second burst, 2–3 identical calls each (17,500 calls/s), up to 2,000
 // keep-alive connections, a 2 s timeout; then 1.5 × the audience in the same burst (26,250 calls/s), and that
 // rate again with 500 connections. Every recipient is a distinct key ({{seq}}). Printed per run: recipients
 // personalized, calls refused (503), timeouts, p99 of the answered calls, flood's verdict on itself, and for
-// floodgate the floodgate_degraded_total counts by reason from /metrics.
+// floodgate the store point reads and Redis lookups during the send and floodgate_degraded_total by reason (/metrics).
 // The server is pinned to core 0 and flood to core 1; PostgreSQL and redis-server run unpinned.
 // Environment: CAMPAIGN_RECIPIENTS (70,000; --quick 7,000), CAMPAIGN_BURST (10s; --quick 4s), FG_BENCH_DATABASE_URL
 // (postgres://postgres@127.0.0.1:5432/test; a schema fg_campaign_<random> is created and dropped).
@@ -80,12 +82,43 @@ async function degraded(url: string): Promise<string> {
   return parts.join(', ') || 'none';
 }
 
-function floodgateTarget(name: string, args: (recipients: number, run: number) => Promise<string[]>): Target {
+/** The sum of a metric's series whose labels include every `want` label, from a /metrics text. */
+function metricSum(text: string, name: string, want: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const m = /^[^{ ]+(?:\{([^}]*)\})? ([0-9.e+-]+)/.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(want).every(([k, v]) => labels[k] === v)) sum += Number(m[2]);
+  }
+  return sum;
+}
+
+/** Store point reads and Redis lookups so far (the send's are the difference of two of these). */
+async function reads(url: string): Promise<{ store: number; redis: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return { store: metricSum(text, 'floodgate_store_queries_total', { op: 'get' }), redis: metricSum(text, 'floodgate_cache_lookups_total', { tier: 'redis' }) };
+}
+
+const ADMIN_TOKEN = randomBytes(12).toString('hex');
+
+/** `floodgate warm` of ids 1..n against a running floodgate (the warmed row); logs its summary. */
+function warm(url: string, n: number): void {
+  const t0 = performance.now();
+  const r = spawnSync(node, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'warm', '--url', url, '--collection', 'default', '--range', `1-${n}`, '--rate', '100000'],
+    { cwd: root, encoding: 'utf8', env: { ...process.env, FLOODGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  if (r.status !== 0) throw new Error(`floodgate warm exited ${r.status}:\n${r.stderr}`);
+  log(`      warmed ids 1-${n} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${(r.stdout.split('\n')[1] ?? '').trim()}`);
+}
+
+function floodgateTarget(name: string, args: (recipients: number, run: number) => Promise<string[]>, opts: { warmed?: boolean } = {}): Target {
   return {
     name, floodgate: true,
     async start(recipients, run) {
       const a = await args(recipients, run);
-      const srv = await serve({ args: ['--log-level', 'warn', ...a], wrap: ['bash', '-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0)], readyTimeoutMs: 120_000 });
+      const srv = await serve({ args: ['--log-level', 'warn', ...a], env: opts.warmed === true ? { FLOODGATE_ADMIN_TOKEN: ADMIN_TOKEN } : {}, wrap: ['bash', '-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0)], readyTimeoutMs: 120_000 });
+      if (opts.warmed === true) warm(srv.url, recipients);
       return { url: srv.url, stop: () => srv.stop() };
     },
   };
@@ -125,6 +158,8 @@ try {
   const targets: Target[] = [
     floodgateTarget('floodgate, SQLite', async () => ['--data-dir', dataDir]),
     floodgateTarget('floodgate, PostgreSQL + Redis (all in Redis)', async () => [...pg, '--redis-url', redis.url, '--redis-prefix', fullPrefix]),
+    // issue 11: the same campaign with the audience warmed first (floodgate warm: store -> Redis and memory)
+    floodgateTarget('floodgate, PostgreSQL + Redis, warmed first', async (_recipients, run) => [...pg, '--redis-url', redis.url, '--redis-prefix', `fgc-warm-${run}:`], { warmed: true }),
     floodgateTarget('floodgate, PostgreSQL + Redis (half only in PostgreSQL)', async (recipients, run) => {
       const prefix = `fgc-half-${run}:`;
       await fillRedis([...pg, '--redis-url', redis.url, '--redis-prefix', prefix], Math.floor(recipients / 2));
@@ -153,7 +188,9 @@ try {
     for (const t of order) {
       const s = await t.start(shape.recipients, run++);
       try {
+        const before = t.floodgate ? await reads(s.url) : undefined;
         const doc = await campaign(s.url, shape.recipients, shape.connections);
+        const after = t.floodgate ? await reads(s.url) : undefined;
         const k = doc.campaign.counts;
         const total = k.personalized + k.partial + k.blank;
         const timeouts = (doc.counts.failures.timeout ?? 0) + (doc.counts.failures['connect-timeout'] ?? 0);
@@ -163,6 +200,8 @@ try {
           'refused (503)': doc.counts.statuses['503'] ?? 0, timeouts, 'p99 ms': doc.summary.latencyMs.p99,
           'flood verdict': doc.verdict.trustworthy ? 'trustworthy' : `generator-bound from ${doc.verdict.generatorBoundFrom ?? 0} s`,
           'caller breaker': doc.campaign.unhealthy.tripped ? 'TRIPPED' : 'no',
+          'store reads': before && after ? after.store - before.store : '-',
+          'Redis reads': before && after ? after.redis - before.redis : '-',
           degraded: t.floodgate ? await degraded(s.url) : '-',
         };
         log(`    ${shape.label} · ${t.name}: ${row.personalized} personalized, ${row['refused (503)']} refused, ${timeouts} timeouts, p99 ${row['p99 ms'].toFixed(1)} ms, ${row['flood verdict']}; degraded: ${row.degraded}`);
@@ -177,4 +216,5 @@ try {
   await admin.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await admin.end({ timeout: 1 });
 }
-process.stdout.write(`\n${table(rows)}\n\n(each run on a fresh server: cold memory tier; the machine may be shared, so absolute figures are noisy)\n`);
+process.stdout.write(`\n${table(rows)}\n\n(each run on a fresh server: cold memory tier, except 'warmed first', where floodgate warm loaded ids 1..recipients from PostgreSQL into Redis\n` +
+  ` and the memory tier before the send; 'store reads' / 'Redis reads' = point reads of the store and Redis lookups during the send, from /metrics; the machine may be shared, so absolute figures are noisy)\n`);
