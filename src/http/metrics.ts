@@ -87,7 +87,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   // One cell per (route, method, collection), found by index arithmetic: the route and method by a switch, the
   // collection by one Map look-up of the name the URL gave. A cell is made the first time it is used (a few
   // dozen in all), never per request; in it, a count per status slot and the histogram's buckets.
-  const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
+  /** floodgate_store_query_duration_seconds buckets (s). */
+const STORE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5];
+const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
   const collectionNames = [...new Set([DEFAULT_COLLECTION, ...(opts.collections ?? [])])];
   const collectionIndex = new Map(collectionNames.map((name, i) => [name, i]));
   const OTHER_COLLECTION = collectionNames.length;
@@ -178,8 +180,42 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       for (const [tier, counts] of Object.entries(lookupCounts)) for (const [outcome, n] of counts) this.labels(tier, outcome).inc(n);
     },
   });
-  const storeQueries = new client.Counter({ name: 'floodgate_store_queries_total', help: 'Store calls by operation and result.', labelNames: ['op', 'result'], registers: [registry] });
-  const storeDuration = new client.Histogram({ name: 'floodgate_store_query_duration_seconds', help: 'Store call latency by operation.', labelNames: ['op'], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5], registers: [registry] });
+  // Store calls: plain numbers a call (every cold read is one; prom-client's labels().inc() and observe() cost
+  // 0.6 µs of it, measured on the SQLite miss path), handed to prom-client at scrape time like the requests.
+  const storeCells = new Map<StoreOp, { ok: number; error: number; buckets: Float64Array; sum: number; count: number }>();
+  new client.Counter({
+    name: 'floodgate_store_queries_total', help: 'Store calls by operation and result.', labelNames: ['op', 'result'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [op, c] of storeCells) {
+        if (c.ok > 0) this.inc({ op, result: 'ok' }, c.ok);
+        if (c.error > 0) this.inc({ op, result: 'error' }, c.error);
+      }
+    },
+  });
+  const STORE_HELP = 'Store call latency by operation.';
+  registry.registerMetric({
+    name: 'floodgate_store_query_duration_seconds', help: STORE_HELP, type: 'histogram', aggregator: 'sum',
+    get() {
+      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+      const bucket = 'floodgate_store_query_duration_seconds_bucket';
+      for (const [op, c] of storeCells) {
+        if (c.count === 0) continue;
+        let cumulative = 0;
+        STORE_BUCKETS.forEach((le, b) => {
+          cumulative += c.buckets[b] ?? 0;
+          values.push({ labels: { le, op }, value: cumulative, metricName: bucket });
+        });
+        values.push({ labels: { le: '+Inf', op }, value: c.count, metricName: bucket });
+        values.push({ labels: { op }, value: c.sum, metricName: 'floodgate_store_query_duration_seconds_sum' });
+        values.push({ labels: { op }, value: c.count, metricName: 'floodgate_store_query_duration_seconds_count' });
+      }
+      return { name: 'floodgate_store_query_duration_seconds', help: STORE_HELP, type: 'histogram', aggregator: 'sum', values };
+    },
+    reset() {
+      storeCells.clear();
+    },
+  } as unknown as client.Metric);
   const unsendable = new client.Counter({ name: 'floodgate_unsendable_records_total', help: 'Stored records that could not be sent (their Content-Type is not a valid header value) and were answered 500.', registers: [registry] });
   const unhandled = opts.unhandledRejections;
   if (unhandled) {
@@ -224,8 +260,15 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       lookupCounts.redis.set(outcome, (lookupCounts.redis.get(outcome) ?? 0) + 1);
     },
     store(op: StoreOp, seconds: number, ok: boolean) {
-      storeQueries.labels(op, ok ? 'ok' : 'error').inc();
-      storeDuration.labels(op).observe(seconds);
+      let c = storeCells.get(op);
+      if (c === undefined) storeCells.set(op, (c = { ok: 0, error: 0, buckets: new Float64Array(STORE_BUCKETS.length + 1), sum: 0, count: 0 }));
+      if (ok) c.ok++;
+      else c.error++;
+      let b = 0;
+      while (b < STORE_BUCKETS.length && seconds > (STORE_BUCKETS[b] as number)) b++;
+      c.buckets[b] = (c.buckets[b] as number) + 1;
+      c.sum += seconds;
+      c.count++;
     },
     unsendable() {
       unsendable.inc();
