@@ -392,10 +392,18 @@ if (SECTIONS.includes('overload')) {
       await over('(b) 2 × capacity, 60 s', 60, []);
       await over('(b) 2 × capacity, 60 s, fallback body', 60, ['--collections', fallbackFile]);
     } finally {
-      try {
-        rmdirSync(group);
-      } catch {
-        // a process still in it; the kernel drops the group once it is empty and removed later
+      // The last server may still be exiting (its pid stays in the group until it is reaped): try for 5 s, then
+      // say so, rather than leave a floodgate-spike-<pid> group behind in silence.
+      for (let tries = 0; existsSync(group); tries++) {
+        try {
+          rmdirSync(group);
+        } catch (err) {
+          if (tries >= 50) {
+            say(`overload: could not remove the cgroup ${group} (${(err as Error).message}); remove it with: rmdir ${group}`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
     }
     say(
