@@ -62,6 +62,35 @@ describe('compact store', () => {
     for (let i = 3000; i < 3100; i++) assert.equal(store.find('default', String(i)), -1);
   });
 
+  it('the index grows without a stop: rebuilt beside the old one while entries come and go, every lookup agrees with a Map', () => {
+    // Growth to 60,000 entries crosses 7/16 of the index (where its rebuild starts) eight times; removals and
+    // re-inserts meanwhile free and reuse slots on both sides of the walk. Every operation checks its key.
+    const rnd = prng(7);
+    const store = new CompactStore();
+    const model = new Map<string, number>();
+    const body = Buffer.from('b');
+    for (let op = 1; op <= 150_000; op++) {
+      const k = String(Math.floor(rnd() * (op < 100_000 ? 60_000 : 80_000)));
+      const s = store.find('default', k);
+      assert.equal(s >= 0, model.has(k), `op ${op}: find ${k}`);
+      if (s >= 0) assert.equal(store.version(s), model.get(k), `op ${op}: version of ${k}`);
+      if (rnd() < 0.8) {
+        store.insert('default', k, fields(body, op), s);
+        model.set(k, op);
+      } else if (s >= 0) {
+        store.remove(s);
+        model.delete(k);
+      }
+      if (op % 10_000 === 0) assert.equal(store.indexCells, store.count, `op ${op}: one index cell an entry`);
+    }
+    assert.equal(store.count, model.size);
+    assert.equal(store.indexCells, store.count, 'one index cell an entry');
+    for (const [k, v] of model) assert.equal(store.version(store.find('default', k)), v, k);
+    store.reserve(100_000); // a bulk fill's reserve replaces a rebuild under way with one at the final size
+    for (const [k, v] of model) assert.equal(store.version(store.find('default', k)), v, k);
+    for (let i = 80_000; i < 80_100; i++) assert.equal(store.find('default', String(i)), -1);
+  });
+
   it('a body handed out is a copy: reusing its chunk does not change it', () => {
     const store = new CompactStore();
     const s = store.insert('default', '1', fields(Buffer.from('first body'), 1));
