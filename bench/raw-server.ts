@@ -7,7 +7,10 @@
 //                                                 the fewest in flight, a named prepared statement
 //   raw-server.ts PORT postgres URL SCHEMA        postgres.js, pool of 10, prepared (floodgate's get SQL)
 //   raw-server.ts PORT redis URL PREFIX on|off    ioredis, one HGET of the record's body field at floodgate's key
-//                                                 layout, auto-pipelining on or off
+//                                                 layout, auto-pipelining on or off. For the measurements in
+//                                                 docs/design-notes.md ("Redis client settings"):
+//                                                 RAW_REDIS_COMMAND_TIMEOUT=MS sets ioredis's commandTimeout,
+//                                                 RAW_REDIS_HMGET=1 reads floodgate's two fields (body, meta)
 // Every mode answers GET /data?user_id=ID from collection "default", 200 with the body, 404 when absent.
 import { createServer, type ServerResponse } from 'node:http';
 import { DatabaseSync } from 'node:sqlite';
@@ -99,10 +102,16 @@ if (/^\d+$/.test(mode)) {
     );
   };
 } else if (mode === 'redis') {
-  const client = new Redis(process.argv[4] ?? '', { enableAutoPipelining: process.argv[6] === 'on', lazyConnect: false });
+  const timeout = process.env.RAW_REDIS_COMMAND_TIMEOUT;
+  const client = new Redis(process.argv[4] ?? '', {
+    enableAutoPipelining: process.argv[6] === 'on', lazyConnect: false, ...(timeout ? { commandTimeout: Number(timeout) } : {}),
+  });
   const prefix = process.argv[5] ?? 'fg:';
+  const read = process.env.RAW_REDIS_HMGET === '1'
+    ? (key: string) => client.hmgetBuffer(key, 'body', 'meta').then((fields) => fields[0])
+    : (key: string) => client.hgetBuffer(key, 'body');
   lookup = (id, res) => {
-    client.hgetBuffer(recordKey(prefix, 'default', id), 'body').then(
+    read(recordKey(prefix, 'default', id)).then(
       (body) => answer(res, body),
       (err: unknown) => failed(res, err),
     );
