@@ -21,7 +21,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { startRedisServer } from '../test/support/redis-server.ts';
-import { serve } from '../test/support/serve.ts';
+import { serve, sumMetric } from '../test/support/serve.ts';
 import { drive, freePort, pin, spawnPinned, stop, table, waitForHttp } from './load.ts';
 
 const QUICK = process.argv.includes('--quick') || process.env.CAMPAIGN_QUICK === '1';
@@ -82,23 +82,10 @@ async function degraded(url: string): Promise<string> {
   return parts.join(', ') || 'none';
 }
 
-/** The sum of a metric's series whose labels include every `want` label, from a /metrics text. */
-function metricSum(text: string, name: string, want: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const m = /^[^{ ]+(?:\{([^}]*)\})? ([0-9.e+-]+)/.exec(line);
-    if (!m) continue;
-    const labels = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(want).every(([k, v]) => labels[k] === v)) sum += Number(m[2]);
-  }
-  return sum;
-}
-
 /** Store point reads and Redis lookups so far (the send's are the difference of two of these). */
 async function reads(url: string): Promise<{ store: number; redis: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return { store: metricSum(text, 'floodgate_store_queries_total', { op: 'get' }), redis: metricSum(text, 'floodgate_cache_lookups_total', { tier: 'redis' }) };
+  return { store: sumMetric(text, 'floodgate_store_queries_total', { op: 'get' }), redis: sumMetric(text, 'floodgate_cache_lookups_total', { tier: 'redis' }) };
 }
 
 const ADMIN_TOKEN = randomBytes(12).toString('hex');
