@@ -79,6 +79,35 @@ function methodIndex(method: string | undefined): number {
   }
 }
 
+/** A histogram's counts in plain numbers: one count a bucket (the last is +Inf), their sum and count. */
+interface Histogram { buckets: Float64Array; sum: number; count: number }
+type HistogramValue = { labels: Record<string, string | number>; value: number; metricName: string };
+
+/** floodgate_store_query_duration_seconds buckets (s). */
+const STORE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5];
+
+/** Counts one observation of `seconds` into `h` (bounds `le` ascending; h.buckets has one more, for +Inf). */
+function observe(h: Histogram, le: readonly number[], seconds: number): void {
+  let b = 0;
+  while (b < le.length && seconds > (le[b] as number)) b++;
+  h.buckets[b] = (h.buckets[b] as number) + 1;
+  h.sum += seconds;
+  h.count++;
+}
+
+/** The exposition series of one labelled histogram (cumulative buckets, +Inf, sum, count) for a custom metric's get(). */
+function histogramValues(values: HistogramValue[], name: string, le: readonly number[], h: Histogram, labels: Record<string, string>): void {
+  if (h.count === 0) return;
+  let cumulative = 0;
+  le.forEach((bound, b) => {
+    cumulative += h.buckets[b] ?? 0;
+    values.push({ labels: { le: bound, ...labels }, value: cumulative, metricName: `${name}_bucket` });
+  });
+  values.push({ labels: { le: '+Inf', ...labels }, value: h.count, metricName: `${name}_bucket` });
+  values.push({ labels, value: h.sum, metricName: `${name}_sum` });
+  values.push({ labels, value: h.count, metricName: `${name}_count` });
+}
+
 export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'floodgate_' });
@@ -87,9 +116,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   // One cell per (route, method, collection), found by index arithmetic: the route and method by a switch, the
   // collection by one Map look-up of the name the URL gave. A cell is made the first time it is used (a few
   // dozen in all), never per request; in it, a count per status slot and the histogram's buckets.
-  /** floodgate_store_query_duration_seconds buckets (s). */
-const STORE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5];
-const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
+  const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
   const collectionNames = [...new Set([DEFAULT_COLLECTION, ...(opts.collections ?? [])])];
   const collectionIndex = new Map(collectionNames.map((name, i) => [name, i]));
   const OTHER_COLLECTION = collectionNames.length;
@@ -143,18 +170,9 @@ const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
     type: 'histogram',
     aggregator: 'sum',
     get() {
-      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+      const values: HistogramValue[] = [];
       cells.forEach((c, i) => {
-        if (c === undefined || c.count === 0) return;
-        const labels = labelsOf(i);
-        let cumulative = 0;
-        BUCKETS.forEach((le, b) => {
-          cumulative += c.buckets[b] ?? 0;
-          values.push({ labels: { le, ...labels }, value: cumulative, metricName: 'floodgate_http_request_duration_seconds_bucket' });
-        });
-        values.push({ labels: { le: '+Inf', ...labels }, value: c.count, metricName: 'floodgate_http_request_duration_seconds_bucket' });
-        values.push({ labels, value: c.sum, metricName: 'floodgate_http_request_duration_seconds_sum' });
-        values.push({ labels, value: c.count, metricName: 'floodgate_http_request_duration_seconds_count' });
+        if (c !== undefined) histogramValues(values, 'floodgate_http_request_duration_seconds', BUCKETS, c, labelsOf(i));
       });
       return { name: 'floodgate_http_request_duration_seconds', help: 'Time to produce the response, by route, method and collection.', type: 'histogram', aggregator: 'sum', values };
     },
@@ -182,7 +200,7 @@ const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
   });
   // Store calls: plain numbers a call (every cold read is one; prom-client's labels().inc() and observe() cost
   // 0.6 µs of it, measured on the SQLite miss path), handed to prom-client at scrape time like the requests.
-  const storeCells = new Map<StoreOp, { ok: number; error: number; buckets: Float64Array; sum: number; count: number }>();
+  const storeCells = new Map<StoreOp, Histogram & { ok: number; error: number }>();
   new client.Counter({
     name: 'floodgate_store_queries_total', help: 'Store calls by operation and result.', labelNames: ['op', 'result'], registers: [registry],
     collect() {
@@ -197,19 +215,8 @@ const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
   registry.registerMetric({
     name: 'floodgate_store_query_duration_seconds', help: STORE_HELP, type: 'histogram', aggregator: 'sum',
     get() {
-      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-      const bucket = 'floodgate_store_query_duration_seconds_bucket';
-      for (const [op, c] of storeCells) {
-        if (c.count === 0) continue;
-        let cumulative = 0;
-        STORE_BUCKETS.forEach((le, b) => {
-          cumulative += c.buckets[b] ?? 0;
-          values.push({ labels: { le, op }, value: cumulative, metricName: bucket });
-        });
-        values.push({ labels: { le: '+Inf', op }, value: c.count, metricName: bucket });
-        values.push({ labels: { op }, value: c.sum, metricName: 'floodgate_store_query_duration_seconds_sum' });
-        values.push({ labels: { op }, value: c.count, metricName: 'floodgate_store_query_duration_seconds_count' });
-      }
+      const values: HistogramValue[] = [];
+      for (const [op, c] of storeCells) histogramValues(values, 'floodgate_store_query_duration_seconds', STORE_BUCKETS, c, { op });
       return { name: 'floodgate_store_query_duration_seconds', help: STORE_HELP, type: 'histogram', aggregator: 'sum', values };
     },
     reset() {
@@ -247,11 +254,7 @@ const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
       if (c === undefined) cells[i] = c = { statuses: new Float64Array(MAX_STATUSES + 1), buckets: new Float64Array(BUCKETS.length + 1), sum: 0, count: 0 };
       const s = slotOf(status);
       c.statuses[s] = (c.statuses[s] as number) + 1;
-      let b = 0;
-      while (b < BUCKETS.length && seconds > (BUCKETS[b] as number)) b++;
-      c.buckets[b] = (c.buckets[b] as number) + 1;
-      c.sum += seconds;
-      c.count++;
+      observe(c, BUCKETS, seconds);
     },
     memory(outcome) {
       lookupCounts.memory.set(outcome, (lookupCounts.memory.get(outcome) ?? 0) + 1);
@@ -264,11 +267,7 @@ const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
       if (c === undefined) storeCells.set(op, (c = { ok: 0, error: 0, buckets: new Float64Array(STORE_BUCKETS.length + 1), sum: 0, count: 0 }));
       if (ok) c.ok++;
       else c.error++;
-      let b = 0;
-      while (b < STORE_BUCKETS.length && seconds > (STORE_BUCKETS[b] as number)) b++;
-      c.buckets[b] = (c.buckets[b] as number) + 1;
-      c.sum += seconds;
-      c.count++;
+      observe(c, STORE_BUCKETS, seconds);
     },
     unsendable() {
       unsendable.inc();
