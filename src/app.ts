@@ -19,6 +19,7 @@ import { Admission } from './http/admission.ts';
 import { createDashboard, type WorkerMetricsSource } from './http/dashboard.ts';
 import { authorization, credentials } from './http/auth.ts';
 import { trackConnections } from './http/drain.ts';
+import { listenMany, stopAccepting } from './http/listen.ts';
 import { StateLog, type StateLogOptions } from './http/events.ts';
 import { registerGcPauses } from './http/gc-metrics.ts';
 import { createMetrics, type MetricsOptions } from './http/metrics.ts';
@@ -319,22 +320,16 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     server.on('connection', (socket: Socket) => pressure.connected(socket, performance.now()));
     if (feed) registerChangeFeedGauges(metrics.registry, () => feed.behind());
     registerServerGauges(metrics.registry, { connections: () => connections.sockets.size, limits: memoryLimits(config), pool: store.pool && (() => store.pool?.() ?? { size: 0, busy: 0, waiting: 0 }) });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: config.port, host: config.host, backlog: config.backlog }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const port = await listenMany(server, { port: config.port, host: config.host, backlog: config.backlog, sockets: config.listenSockets });
     closers.push(
       () =>
         new Promise<void>((resolve) => {
+          stopAccepting(server);
           server.close(() => resolve());
           server.closeIdleConnections();
           connections.destroyAll();
         }),
     );
-    const port = (server.address() as AddressInfo).port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `${tlsFiles ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     let closed: Promise<void> | undefined;

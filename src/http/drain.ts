@@ -3,7 +3,8 @@
 // connection races with a request already on the wire, so each connection is first closed after its next
 // response (Connection: close); only connections that stayed idle for IDLE_GRACE_MS are then closed outright.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { Server as NetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { stopAccepting } from './listen.ts';
 
 const IDLE_GRACE_MS = 1000;
 const POLL_MS = 50;
@@ -35,9 +36,9 @@ export function trackConnections(server: Server): Connections {
       if (!draining) {
         draining = true;
         server.prependListener('request', lastRequest);
-        // net.Server#close stops accepting without http.Server#close's closeIdleConnections(), which would
-        // race with requests already sent on idle keep-alive connections.
-        NetServer.prototype.close.call(server);
+        // net.Server#close (on every listening socket, listen.ts) stops accepting without http.Server#close's
+        // closeIdleConnections(), which would race with requests already sent on idle keep-alive connections.
+        stopAccepting(server);
       }
       const start = performance.now();
       while (sockets.size > 0 && performance.now() - start < deadlineMs) {
