@@ -24,6 +24,26 @@ const LIVE = 16; // the slot holds an entry (not free): what the index rebuild w
 const REBUILD_STEP = 16;
 /** Bytes of one slot's fields (see the layout at CompactStore's fields). */
 const SLOT_BYTES = 72;
+/** A slot record's fields, as element offsets into the view that reads each (the layout is at CompactStore's fields). */
+const U16_SLOT = SLOT_BYTES / 2;
+const U32_SLOT = SLOT_BYTES / 4; // the u32 and i32 views
+const F64_SLOT = SLOT_BYTES / 8;
+const U32_HASH = 0;
+const U32_SLAB = 1;
+const U32_OFF = 2;
+const U32_BODY_LEN = 3;
+const U16_COLL = 8;
+const U16_KEY_LEN = 9;
+const U16_TYPE = 10;
+const U8_FLAGS = 22;
+const F64_FRESH = 3;
+const F64_ETAG = 4;
+const F64_VERSION = 5;
+const F64_UPDATED = 6;
+const I32_PREV = 14;
+const I32_NEXT = 15;
+const U32_TOUCHED = 16;
+const U16_CLS = 34;
 /** Entries one tier can hold: the records' reserved range (SLOT_BYTES each, address space only until used). */
 const MAX_SLOTS = 2 ** 26;
 const MAX_KEY_BYTES = 0xffff;
@@ -135,7 +155,7 @@ export class CompactStore {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = this.#index[i] as number;
       if (s === 0) return -1;
-      if (this.#u32[(s - 1) * 18 + 0] === h && this.#matches(s - 1, cid, key)) return s - 1;
+      if (this.#u32[(s - 1) * U32_SLOT + U32_HASH] === h && this.#matches(s - 1, cid, key)) return s - 1;
     }
   }
 
@@ -144,8 +164,8 @@ export class CompactStore {
    * per unit, not on every hit, sparing the hit path the writes to its neighbours' slots.
    */
   touchAt(s: number, stamp: number): void {
-    if (this.#u32[s * 18 + 16] === stamp) return;
-    this.#u32[s * 18 + 16] = stamp;
+    if (this.#u32[s * U32_SLOT + U32_TOUCHED] === stamp) return;
+    this.#u32[s * U32_SLOT + U32_TOUCHED] = stamp;
     this.touch(s);
   }
 
@@ -184,20 +204,20 @@ export class CompactStore {
       else slab.set(f.body, off + keyBytes); // TypedArray set: for small bodies cheaper than Buffer copy's wrapper
     }
     const h = hashOf(cid, key);
-    this.#u32[s * 18 + 0] = h;
-    this.#f64[s * 9 + 5] = f.version;
-    this.#f64[s * 9 + 3] = f.freshUntil;
-    this.#f64[s * 9 + 6] = f.updatedAt;
-    this.#f64[s * 9 + 4] = f.etag;
-    this.#u16[s * 36 + 34] = cls;
-    this.#u32[s * 18 + 1] = slabId;
-    this.#u32[s * 18 + 2] = off;
-    this.#u16[s * 36 + 9] = keyBytes;
-    this.#u32[s * 18 + 3] = bodyBytes;
-    this.#u16[s * 36 + 8] = cid;
-    this.#u16[s * 36 + 10] = tid;
-    this.#u8[s * 72 + 22] = LIVE | (f.body === undefined ? NEGATIVE : 0) | (twoByte ? TWO_BYTE_KEY : 0) | (own ? OWN_BODY : 0);
-    this.#u32[s * 18 + 16] = 0;
+    this.#u32[s * U32_SLOT + U32_HASH] = h;
+    this.#f64[s * F64_SLOT + F64_VERSION] = f.version;
+    this.#f64[s * F64_SLOT + F64_FRESH] = f.freshUntil;
+    this.#f64[s * F64_SLOT + F64_UPDATED] = f.updatedAt;
+    this.#f64[s * F64_SLOT + F64_ETAG] = f.etag;
+    this.#u16[s * U16_SLOT + U16_CLS] = cls;
+    this.#u32[s * U32_SLOT + U32_SLAB] = slabId;
+    this.#u32[s * U32_SLOT + U32_OFF] = off;
+    this.#u16[s * U16_SLOT + U16_KEY_LEN] = keyBytes;
+    this.#u32[s * U32_SLOT + U32_BODY_LEN] = bodyBytes;
+    this.#u16[s * U16_SLOT + U16_COLL] = cid;
+    this.#u16[s * U16_SLOT + U16_TYPE] = tid;
+    this.#u8[s * SLOT_BYTES + U8_FLAGS] = LIVE | (f.body === undefined ? NEGATIVE : 0) | (twoByte ? TWO_BYTE_KEY : 0) | (own ? OWN_BODY : 0);
+    this.#u32[s * U32_SLOT + U32_TOUCHED] = 0;
     this.#append(s);
     this.#put(s, h);
     this.#count++;
@@ -226,10 +246,10 @@ export class CompactStore {
     this.#drop(this.#index, s);
     if (this.#next !== undefined && s < this.#walked) this.#drop(this.#next, s);
     this.#unlink(s);
-    this.#arena.free(this.#u16[s * 36 + 34] as number, this.#u32[s * 18 + 1] as number, this.#u32[s * 18 + 2] as number);
-    if ((this.#u8[s * 72 + 22] as number) & OWN_BODY) this.#own.delete(s);
-    this.#u8[s * 72 + 22] = 0;
-    this.#i32[s * 18 + 15] = this.#free;
+    this.#arena.free(this.#u16[s * U16_SLOT + U16_CLS] as number, this.#u32[s * U32_SLOT + U32_SLAB] as number, this.#u32[s * U32_SLOT + U32_OFF] as number);
+    if ((this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) & OWN_BODY) this.#own.delete(s);
+    this.#u8[s * SLOT_BYTES + U8_FLAGS] = 0;
+    this.#i32[s * U32_SLOT + I32_NEXT] = this.#free;
     this.#free = s;
   }
 
@@ -245,44 +265,44 @@ export class CompactStore {
 
   /** The accounted bytes of a slot. */
   sizeOf(s: number): number {
-    const chunk = this.#arena.sizeOf(this.#u16[s * 36 + 34] as number);
-    return (this.#u8[s * 72 + 22] as number) & OWN_BODY ? chunk + (this.#u32[s * 18 + 3] as number) + OWN_BUFFER_OVERHEAD + ENTRY_OVERHEAD : chunk + ENTRY_OVERHEAD;
+    const chunk = this.#arena.sizeOf(this.#u16[s * U16_SLOT + U16_CLS] as number);
+    return (this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) & OWN_BODY ? chunk + (this.#u32[s * U32_SLOT + U32_BODY_LEN] as number) + OWN_BUFFER_OVERHEAD + ENTRY_OVERHEAD : chunk + ENTRY_OVERHEAD;
   }
   version(s: number): number {
-    return this.#f64[s * 9 + 5] as number;
+    return this.#f64[s * F64_SLOT + F64_VERSION] as number;
   }
   freshUntil(s: number): number {
-    return this.#f64[s * 9 + 3] as number;
+    return this.#f64[s * F64_SLOT + F64_FRESH] as number;
   }
   updatedAt(s: number): number {
-    return this.#f64[s * 9 + 6] as number;
+    return this.#f64[s * F64_SLOT + F64_UPDATED] as number;
   }
   etag(s: number): number {
-    return this.#f64[s * 9 + 4] as number;
+    return this.#f64[s * F64_SLOT + F64_ETAG] as number;
   }
   /** Sets an entry's ETag number (one inserted with NaN, to be computed when first answered). */
   setEtag(s: number, etag: number): void {
-    this.#f64[s * 9 + 4] = etag;
+    this.#f64[s * F64_SLOT + F64_ETAG] = etag;
   }
   contentType(s: number): string {
-    return this.#types.names[this.#u16[s * 36 + 10] as number] as string;
+    return this.#types.names[this.#u16[s * U16_SLOT + U16_TYPE] as number] as string;
   }
   negative(s: number): boolean {
-    return ((this.#u8[s * 72 + 22] as number) & NEGATIVE) !== 0;
+    return ((this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) & NEGATIVE) !== 0;
   }
   failed(s: number): boolean {
-    return ((this.#u8[s * 72 + 22] as number) & FAILED) !== 0;
+    return ((this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) & FAILED) !== 0;
   }
   markFailed(s: number): void {
-    this.#u8[s * 72 + 22] = (this.#u8[s * 72 + 22] as number) | FAILED;
+    this.#u8[s * SLOT_BYTES + U8_FLAGS] = (this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) | FAILED;
   }
   collection(s: number): string {
-    return this.#collections.names[this.#u16[s * 36 + 8] as number] as string;
+    return this.#collections.names[this.#u16[s * U16_SLOT + U16_COLL] as number] as string;
   }
   key(s: number): string {
-    const slab = this.#arena.slabs[this.#u32[s * 18 + 1] as number] as Buffer;
-    const off = this.#u32[s * 18 + 2] as number;
-    return slab.toString((this.#u8[s * 72 + 22] as number) & TWO_BYTE_KEY ? 'utf16le' : 'latin1', off, off + (this.#u16[s * 36 + 9] as number));
+    const slab = this.#arena.slabs[this.#u32[s * U32_SLOT + U32_SLAB] as number] as Buffer;
+    const off = this.#u32[s * U32_SLOT + U32_OFF] as number;
+    return slab.toString((this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) & TWO_BYTE_KEY ? 'utf16le' : 'latin1', off, off + (this.#u16[s * U16_SLOT + U16_KEY_LEN] as number));
   }
 
   /**
@@ -291,21 +311,21 @@ export class CompactStore {
    * never written again and is handed out as it is.)
    */
   body(s: number): Buffer {
-    if ((this.#u8[s * 72 + 22] as number) & OWN_BODY) return this.#own.get(s) as Buffer;
-    const from = (this.#u32[s * 18 + 2] as number) + (this.#u16[s * 36 + 9] as number);
-    const len = this.#u32[s * 18 + 3] as number;
+    if ((this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) & OWN_BODY) return this.#own.get(s) as Buffer;
+    const from = (this.#u32[s * U32_SLOT + U32_OFF] as number) + (this.#u16[s * U16_SLOT + U16_KEY_LEN] as number);
+    const len = this.#u32[s * U32_SLOT + U32_BODY_LEN] as number;
     const out = Buffer.allocUnsafe(len);
-    (this.#arena.slabs[this.#u32[s * 18 + 1] as number] as Buffer).copy(out, 0, from, from + len);
+    (this.#arena.slabs[this.#u32[s * U32_SLOT + U32_SLAB] as number] as Buffer).copy(out, 0, from, from + len);
     return out;
   }
 
   #matches(s: number, cid: number, key: string): boolean {
-    if (this.#u16[s * 36 + 8] !== cid) return false;
-    const twoByte = ((this.#u8[s * 72 + 22] as number) & TWO_BYTE_KEY) !== 0;
-    const len = this.#u16[s * 36 + 9] as number;
+    if (this.#u16[s * U16_SLOT + U16_COLL] !== cid) return false;
+    const twoByte = ((this.#u8[s * SLOT_BYTES + U8_FLAGS] as number) & TWO_BYTE_KEY) !== 0;
+    const len = this.#u16[s * U16_SLOT + U16_KEY_LEN] as number;
     if (len !== (twoByte ? key.length * 2 : key.length)) return false;
-    const slab = this.#arena.slabs[this.#u32[s * 18 + 1] as number] as Buffer;
-    const off = this.#u32[s * 18 + 2] as number;
+    const slab = this.#arena.slabs[this.#u32[s * U32_SLOT + U32_SLAB] as number] as Buffer;
+    const off = this.#u32[s * U32_SLOT + U32_OFF] as number;
     if (twoByte) {
       for (let i = 0; i < key.length; i++) if ((slab[off + 2 * i] as number) + ((slab[off + 2 * i + 1] as number) << 8) !== key.charCodeAt(i)) return false;
     } else {
@@ -317,7 +337,7 @@ export class CompactStore {
   #slot(): number {
     if (this.#free >= 0) {
       const s = this.#free;
-      this.#free = this.#i32[s * 18 + 15] as number;
+      this.#free = this.#i32[s * U32_SLOT + I32_NEXT] as number;
       return s;
     }
     if (this.#unused === this.#cap) this.#grow(Math.max(1024, Math.ceil(this.#cap * 1.5)));
@@ -366,7 +386,7 @@ export class CompactStore {
     const next = this.#next as Int32Array<ArrayBuffer>;
     const end = Math.min(this.#unused, this.#walked + n);
     for (let w = this.#walked; w < end; w++) {
-      if (((this.#u8[w * 72 + 22] as number) & LIVE) !== 0) insertInto(next, w, this.#u32[w * 18 + 0] as number);
+      if (((this.#u8[w * SLOT_BYTES + U8_FLAGS] as number) & LIVE) !== 0) insertInto(next, w, this.#u32[w * U32_SLOT + U32_HASH] as number);
     }
     this.#walked = end;
     if (end >= this.#unused) {
@@ -378,16 +398,16 @@ export class CompactStore {
   #rehash(size: number): void {
     const old = this.#index;
     this.#index = new Int32Array(size);
-    for (const v of old) if (v !== 0) insertInto(this.#index, v - 1, this.#u32[(v - 1) * 18 + 0] as number);
+    for (const v of old) if (v !== 0) insertInto(this.#index, v - 1, this.#u32[(v - 1) * U32_SLOT + U32_HASH] as number);
   }
 
   /** Takes a slot out of a hash index, shifting later cells of its probe run back (no tombstones). */
   #drop(index: Int32Array, s: number): void {
     const mask = index.length - 1;
-    let i = (this.#u32[s * 18 + 0] as number) & mask;
+    let i = (this.#u32[s * U32_SLOT + U32_HASH] as number) & mask;
     while (index[i] !== s + 1) i = (i + 1) & mask;
     for (let j = (i + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
-      const home = (this.#u32[((index[j] as number) - 1) * 18 + 0] as number) & mask;
+      const home = (this.#u32[((index[j] as number) - 1) * U32_SLOT + U32_HASH] as number) & mask;
       // The cell at j may move to the hole at i if its home is not in (i, j] (cyclically).
       if (i <= j ? home <= i || home > j : home <= i && home > j) {
         index[i] = index[j] as number;
@@ -398,18 +418,18 @@ export class CompactStore {
   }
 
   #unlink(s: number): void {
-    const p = this.#i32[s * 18 + 14] as number;
-    const n = this.#i32[s * 18 + 15] as number;
-    if (p >= 0) this.#i32[p * 18 + 15] = n;
+    const p = this.#i32[s * U32_SLOT + I32_PREV] as number;
+    const n = this.#i32[s * U32_SLOT + I32_NEXT] as number;
+    if (p >= 0) this.#i32[p * U32_SLOT + I32_NEXT] = n;
     else this.#head = n;
-    if (n >= 0) this.#i32[n * 18 + 14] = p;
+    if (n >= 0) this.#i32[n * U32_SLOT + I32_PREV] = p;
     else this.#tail = p;
   }
 
   #append(s: number): void {
-    this.#i32[s * 18 + 14] = this.#tail;
-    this.#i32[s * 18 + 15] = -1;
-    if (this.#tail >= 0) this.#i32[this.#tail * 18 + 15] = s;
+    this.#i32[s * U32_SLOT + I32_PREV] = this.#tail;
+    this.#i32[s * U32_SLOT + I32_NEXT] = -1;
+    if (this.#tail >= 0) this.#i32[this.#tail * U32_SLOT + I32_NEXT] = s;
     else this.#head = s;
     this.#tail = s;
   }
