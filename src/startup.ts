@@ -2,7 +2,6 @@
 // touches one, and what `floodgate serve --check` reports: the collections file, the TLS files, the store (and
 // its SQL collections), Redis, the port. A configuration problem exits 2, a runtime one (a dependency, the
 // port) exits 1; each is one line, printed once.
-import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, type Config } from './config.ts';
 import { CollectionsError, parseCollections, type CollectionDef } from './content/collections.ts';
@@ -96,15 +95,7 @@ export async function checkRedis(config: Config): Promise<void> {
 }
 
 /** Binds the port for a moment: an address in use is found here, once, rather than by every worker. */
-export async function checkPort(host: string, port: number): Promise<void> {
-  if (port === 0) return;
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen({ port, host, exclusive: true }, () => resolve());
-  });
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-}
+export { checkPort } from './http/listen.ts';
 
 /** 2 for a configuration mistake, 1 for a runtime failure, with one line saying what; undefined for a bug. */
 export function classifyStartupError(err: unknown, config: Pick<Config, 'port' | 'host'>): { exitCode: 1 | 2; message: string } | undefined {

@@ -60,11 +60,7 @@ export async function listenMany(server: Server, opts: ListenOptions): Promise<n
   const n = socketsFor(opts.sockets);
   // A port another process listens on with SO_REUSEPORT would be shared with it without an error: probe it
   // without the option first. A cluster worker skips this (its siblings hold the port; the primary probed it).
-  if (n > 1 && opts.port !== 0 && !cluster.isWorker) {
-    const probe = createNetServer();
-    await listenOne(probe, { port: opts.port, host: opts.host, backlog: 1 });
-    await new Promise<void>((r) => probe.close(() => r()));
-  }
+  if (n > 1 && !cluster.isWorker) await checkPort(opts.host, opts.port);
   await listenOne(server, { port: opts.port, host: opts.host, backlog: opts.backlog, ...(n > 1 ? { reusePort: true } : {}) });
   const port = (server.address() as AddressInfo).port;
   const more: NetServer[] = [];
@@ -82,18 +78,26 @@ export async function listenMany(server: Server, opts: ListenOptions): Promise<n
   return port;
 }
 
+/** Rejects (EADDRINUSE, EACCES, ...) unless `port` can be listened on now; port 0 always can. Listens once, then closes. */
+export async function checkPort(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createNetServer();
+  await listenOne(probe, { port, host, backlog: 1, exclusive: true });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
 /** Stops accepting on every socket of the server (net.Server#close: open connections stay). */
 export function stopAccepting(server: Server): void {
   if (server.listening) NetServer.prototype.close.call(server);
   for (const s of extras.get(server) ?? []) if (s.listening) s.close();
 }
 
-/** The number of sockets the server listens on (for tests and the startup log). */
+/** The number of sockets the server listens on (for tests). */
 export function listeningSockets(server: Server): number {
   return (server.listening ? 1 : 0) + (extras.get(server) ?? []).filter((s) => s.listening).length;
 }
 
-function listenOne(s: NetServer, opts: { port: number; host: string; backlog: number; reusePort?: boolean }): Promise<void> {
+function listenOne(s: NetServer, opts: { port: number; host: string; backlog: number; reusePort?: boolean; exclusive?: boolean }): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     s.once('error', reject);
     s.listen(opts, () => {
