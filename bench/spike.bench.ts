@@ -23,6 +23,7 @@ import { judgeUnhealthy, isCallerFailureStatus } from '../src/flood/campaign/unh
 import { decodeHistogram } from '../src/flood/histogram.ts';
 import { connect } from 'node:net';
 import { freePort, hasWrk, pin, stop, table, waitForHttp } from './load.ts';
+import { sumMetric } from '../test/support/serve.ts';
 
 const SECTIONS = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['spike', 'conns', 'tls'];
 const CPU_QUOTA_US = Number(process.env.SPIKE_CPU_QUOTA_US ?? 4000);
@@ -107,11 +108,9 @@ async function serverPercentile(url: string, p: number): Promise<string> {
   return hit === undefined || total === 0 ? '-' : `≤${hit[0] * 1000}`;
 }
 
-async function metricSum(url: string, name: string, match: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name) && line.includes(match)) sum += Number(line.split(' ').pop());
-  return sum;
+/** A metric of the server's /metrics summed over the series with these labels (test/support/serve.ts sumMetric). */
+async function metricSum(url: string, name: string, labels: Readonly<Record<string, string>> = {}): Promise<number> {
+  return sumMetric(await (await fetch(`${url}/metrics`)).text(), name, labels);
 }
 
 // --- floodgate flood ------------------------------------------------------------------------------------
@@ -235,9 +234,9 @@ if (SECTIONS.includes('spike')) {
     const peak = watchRss(s.child.pid);
     const doc = await flood(`${s.url}/data?user_id={{int 1 ${KEYS}}}`, [...stages, '-c', '10000', '--timeout', '2s', '--ok', '200-599']);
     const peakRss = peak();
-    const reads = await metricSum(s.url, 'floodgate_store_queries_total', 'op="get"');
-    const coalesced = await metricSum(s.url, 'floodgate_cache_lookups_total', 'tier="memory",outcome="coalesced"');
-    const degraded = await metricSum(s.url, 'floodgate_degraded_total', 'answer=');
+    const reads = await metricSum(s.url, 'floodgate_store_queries_total', { op: 'get' });
+    const coalesced = await metricSum(s.url, 'floodgate_cache_lookups_total', { tier: 'memory', outcome: 'coalesced' });
+    const degraded = await metricSum(s.url, 'floodgate_degraded_total');
     const serverP99 = await serverPercentile(s.url, 99);
     await stop(s.child);
     const end = after ?? Infinity;
@@ -360,7 +359,7 @@ if (SECTIONS.includes('overload')) {
       const over = async (name: string, seconds: number, extra: string[]): Promise<void> => {
         srv = await capped(extra);
         const doc = await flood(`${srv.url}${target}`, ['--stage', `${seconds}s:${2 * capacity}`, '--stage', `10s:${Math.round(0.3 * capacity)}`, ...floodArgs]);
-        const degraded = await metricSum(srv.url, 'floodgate_degraded_total', 'answer=');
+        const degraded = await metricSum(srv.url, 'floodgate_degraded_total');
         await stop(srv.child);
         const t = tally(doc, 0, seconds);
         const l = latency(doc, 0, seconds);
