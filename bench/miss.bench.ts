@@ -146,7 +146,11 @@ if (wanted('sqlite')) {
     floodgate('floodgate, cold memory tier', () => ['--data-dir', dataDir]),
   ]));
 }
-await using redis = await startRedisServer(['--maxmemory', '1gb', '--maxmemory-policy', 'allkeys-lru']);
+// Room for what the run puts in it: a record is about 565 bytes of Redis memory (1,454,499 keys in 821 MB), the
+// Redis section fills 1,000,000 of them, twice with MISS_BEFORE (the before build fills its own prefix), and the
+// PostgreSQL section's whole-stack rows add theirs. At 1 GB the LRU evicted about a quarter of the Redis section's
+// records (the raw servers answered 404s for them, and floodgate's rows read the store).
+await using redis = await startRedisServer(['--maxmemory', '3gb', '--maxmemory-policy', 'allkeys-lru']);
 if (wanted('pg')) {
   const schema = `${SCHEMA_PREFIX}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(PG_URL, { max: 1, onnotice: () => undefined });
