@@ -5,9 +5,13 @@
 // sockets per loop iteration), runs their requests, then the rest of the iteration. So bytes that reached the
 // kernel while iteration k−1 was running are read in iteration k: a request read at time t in iteration k waited
 // at most t − (start of iteration k−1). Unless the loop went idle in between: then nothing was waiting when it
-// blocked, the request arrived into an idle loop, and it waited only behind the requests read before it in its
-// own iteration (t − start of iteration k). libuv counts the time it blocks for I/O (the event-loop
-// utilisation's `idle`), so telling the two apart costs one read of that counter per iteration.
+// blocked, so the request arrived after the block ended, and it waited only for what the loop did since. The
+// block's end is not observed, but it is bounded: all the idle time the loop had since a moment p (the last
+// iteration's close, or the sampler's last run) fell between p and the block's end, so the block ended at
+// p + (idle since p) or later. Bounding by that, not by "now", matters when a long callback ran between the
+// block and the read (a 400 ms timer after an idle moment): the requests that reached the kernel during that
+// callback waited for all of it. libuv counts the time it blocks for I/O (the event-loop utilisation's
+// `idle`), so this costs one read of that counter per iteration, and one clock read when the iteration closes.
 //
 // Iterations that read no request still bound the wait: bytes waiting in the kernel would have been read by the
 // poll phase of any iteration that ran after they arrived. The pressure sampler's timer marks such iterations:
@@ -34,19 +38,27 @@ export type IdleClock = () => number;
 /** How the iteration's end is scheduled: setImmediate in the server; by hand in tests. */
 export type Scheduler = (fn: () => void) => void;
 
+/** A clock in ms (performance.now in the server; the test's clock in tests). */
+export type Clock = () => number;
+
 /** The loop blocked for I/O since the last iteration closed if its idle time grew by more than this (ms). */
 const IDLE_EPSILON_MS = 0.01;
 
 export class LoopWait {
   readonly #idle: IdleClock;
   readonly #schedule: Scheduler;
+  readonly #clock: Clock;
   /** True from an iteration's first request to its check phase. */
   #open = false;
   /** When the current iteration's first request was read. */
   #start = Number.NEGATIVE_INFINITY;
   /** The earliest a request read in the current iteration can have arrived. */
   #since = Number.NEGATIVE_INFINITY;
-  #idleAtClose = Number.NEGATIVE_INFINITY;
+  #idleAtClose: number;
+  /** When the last iteration closed (or the monitor was made). */
+  #closedAt: number;
+  /** The sampler's last run: its time and the loop's idle time then. */
+  #idleAtTick = Number.NEGATIVE_INFINITY;
   /** New connections whose first read has not been judged yet: when accepted, and their bound then. */
   readonly #accepted = new WeakMap<object, { at: number; since: number }>();
   /** The sampler's last two runs; the older one was in an earlier iteration than the current one. */
@@ -55,19 +67,33 @@ export class LoopWait {
   readonly #close = (): void => {
     this.#open = false;
     this.#idleAtClose = this.#idle();
+    this.#closedAt = this.#clock();
   };
 
-  constructor(idle: IdleClock = () => performance.eventLoopUtilization().idle, schedule: Scheduler = setImmediate) {
+  constructor(idle: IdleClock = () => performance.eventLoopUtilization().idle, schedule: Scheduler = setImmediate, clock: Clock = () => performance.now()) {
     this.#idle = idle;
     this.#schedule = schedule;
+    this.#clock = clock;
+    this.#idleAtClose = idle();
+    this.#closedAt = clock();
+    this.#start = this.#closedAt;
   }
 
   /** A request was read at `now` (performance.now()). Every request calls this, hits included. */
   arrive(now: number): void {
     if (this.#open) return;
     this.#open = true;
-    const wasIdle = this.#idle() - this.#idleAtClose > IDLE_EPSILON_MS;
-    this.#since = wasIdle ? now : this.#start;
+    const idle = this.#idle();
+    const idledSinceClose = idle - this.#idleAtClose;
+    if (idledSinceClose > IDLE_EPSILON_MS) {
+      // The loop blocked since the last iteration: the request arrived after that block ended.
+      let blockEnded = this.#closedAt + idledSinceClose;
+      const idledSinceTick = idle - this.#idleAtTick;
+      if (this.#tick > this.#closedAt && idledSinceTick > IDLE_EPSILON_MS) blockEnded = Math.max(blockEnded, this.#tick + idledSinceTick);
+      this.#since = Math.min(now, blockEnded);
+    } else {
+      this.#since = this.#start;
+    }
     this.#start = now;
     this.#schedule(this.#close);
   }
@@ -87,6 +113,7 @@ export class LoopWait {
   tick(now: number): void {
     this.#tickBefore = this.#tick;
     this.#tick = now;
+    this.#idleAtTick = this.#idle();
   }
 
   /**

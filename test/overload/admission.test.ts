@@ -169,15 +169,32 @@ describe('pressure', () => {
  */
 function simulatedLoop(limits: { maxEventLoopDelayMs: number; budgetMs?: number }) {
   let idle = 0;
-  const pending: (() => void)[] = [];
-  const wait = new LoopWait(() => idle, (fn) => pending.push(fn));
   let now = 0;
+  const pending: (() => void)[] = [];
+  const wait = new LoopWait(() => idle, (fn) => pending.push(fn), () => now);
   const p = new PressureMonitor({ ...limits, maxHeapBytes: 0, maxRssBytes: 0 }, () => now, wait);
   return {
     p,
     idleFor(ms: number) {
       idle += ms;
       now += ms;
+    },
+    /** n connections accepted in one iteration (all at `now`), which then closes; their first requests are read by `firsts`. */
+    accept(n: number): object[] {
+      const sockets = Array.from({ length: n }, () => ({}));
+      for (const s of sockets) p.connected(s, now);
+      for (const fn of pending.splice(0)) fn();
+      return sockets;
+    },
+    firsts(sockets: object[], perMs: number): (string | undefined)[] {
+      const verdicts: (string | undefined)[] = [];
+      for (const s of sockets) {
+        p.arrive(now);
+        verdicts.push(p.reasonAt(now, s));
+        now += perMs;
+      }
+      for (const fn of pending.splice(0)) fn();
+      return verdicts;
     },
     iteration(n: number, perMs: number): (string | undefined)[] {
       const verdicts: (string | undefined)[] = [];
@@ -251,6 +268,30 @@ describe('shedding from measured queueing (LoopWait + PressureMonitor)', () => {
     // But one long stall (the sampler could not run) is a queue.
     loop.busyFor(400);
     assert.deepEqual(loop.iteration(1, 0.1), ['event-loop']);
+  });
+
+  it('a stall that follows an idle moment is a queue: what arrived during it waited for all of it', () => {
+    const loop = simulatedLoop({ maxEventLoopDelayMs: 150, budgetMs: 900 });
+    loop.iteration(3, 0.1);
+    loop.idleFor(20); // the loop blocks for I/O, then a timer's callback runs for 400 ms
+    loop.busyFor(400);
+    // Requests that reached the kernel during the callback are read now: they waited up to 400 ms.
+    assert.deepEqual(loop.iteration(3, 0.1), ['event-loop', 'event-loop', 'event-loop']);
+    // New connections that queued in the kernel during it are accepted in one go (many listening sockets)
+    // and their first requests read in the next iteration: they too waited since before the stall.
+    loop.idleFor(20);
+    loop.busyFor(400);
+    const sockets = loop.accept(50);
+    assert.ok(loop.firsts(sockets, 0.05).every((v) => v === 'event-loop'));
+    // The same idle moment with only a short callback after it is no queue.
+    loop.idleFor(20);
+    loop.busyFor(5);
+    assert.deepEqual(loop.iteration(3, 0.1), [undefined, undefined, undefined]);
+    // The sampler's run after the callback and before the block tightens the bound: the callback came before the block.
+    loop.busyFor(400);
+    loop.tick();
+    loop.idleFor(3);
+    assert.deepEqual(loop.iteration(2, 0.1), [undefined, undefined]);
   });
 
   it('a miss predicted to finish past the budget is shed, and that prediction decays when no miss is admitted', () => {
