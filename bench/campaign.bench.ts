@@ -6,7 +6,7 @@
 //                                              filled with the first half, for every run)
 //   floodgate on PostgreSQL + Redis, warmed    an empty Redis prefix; `floodgate warm --range 1-N` loads the
 //                                              audience into Redis and the memory tier before the send
-//   raw node:http + one ioredis HGET           the same Redis data (auto-pipelining on, floodgate's setting)
+//   raw node:http + one ioredis HGET           the same Redis data (auto-pipelining on, the faster ioredis setting in bench:miss)
 // The campaign: 70,000 recipients in one 10-second burst, 2–3 identical calls each (17,500 calls/s), up to 2,000
 // keep-alive connections, a 2 s timeout; then 1.5 × the audience in the same burst (26,250 calls/s), and that
 // rate again with 500 connections. Every recipient is a distinct key ({{seq}}). Printed per run: recipients

@@ -11,6 +11,7 @@
 // The connection stays: when Redis answers again the head goes, and the next commands are answered as before.
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions as IORedisOptions } from 'ioredis';
+import type { Socket as NetSocket } from 'node:net';
 
 export interface RedisOptions {
   /**
@@ -137,24 +138,27 @@ export function createClient(target: ParsedRedisUrl, settings: ClientSettings): 
     socketTimeout: Math.max(1_000, 10 * settings.commandTimeoutMs),
     maxRetriesPerRequest: failFast ? 0 : null,
     autoResendUnfulfilledCommands: !failFast,
-    enableAutoPipelining: failFast,
     scripts: settings.scripts,
   };
   if (!target.cluster) {
     const node = target.nodes[0]!;
-    return watched(failFast, settings.commandTimeoutMs, new Redis({
+    const client = watched(failFast, settings.commandTimeoutMs, new Redis({
       ...common,
+      // Not ioredis's auto-pipelining: writes are coalesced per loop iteration instead (coalesceWrites).
+      enableAutoPipelining: false,
       host: node.host,
       port: node.port,
       db: target.db,
       enableOfflineQueue: !failFast,
       retryStrategy: (attempt) => backoff(attempt),
     }));
+    return failFast ? coalesceWrites(client) : client;
   }
   const retryDelay = Math.max(5, Math.floor(settings.commandTimeoutMs / (2 * MAX_REDIRECTIONS)));
   const options: ClusterOptions = {
     redisOptions: common,
     enableOfflineQueue: !failFast,
+    // A Cluster client's commands go to many connections; ioredis groups them per node.
     enableAutoPipelining: failFast,
     scripts: settings.scripts,
     clusterRetryStrategy: (attempt) => backoff(attempt),
@@ -235,6 +239,36 @@ export class StallWatch {
   close(): void {
     clearInterval(this.#timer);
   }
+}
+
+/**
+ * Every command a standalone client sends in one event-loop iteration leaves in one write: the first one corks
+ * the connection's socket and a setImmediate (the check phase, right after the poll phase that read the
+ * requests) uncorks it, so the commands go out as one writev. Without it each command is its own write system
+ * call; ioredis's auto-pipelining batches too, but it keeps one batch in flight per connection (the next waits
+ * for the previous one's replies) and builds a Pipeline and a nextTick per command. Measured on the cold Redis
+ * read path (docs/design-notes.md, "Redis: coalesced writes").
+ */
+export function coalesceWrites(client: Redis): Redis {
+  const send = client.sendCommand.bind(client);
+  let corked: NetSocket | undefined;
+  const uncork = (): void => {
+    const s = corked;
+    corked = undefined;
+    s?.uncork();
+  };
+  client.sendCommand = (command, stream) => {
+    if (corked === undefined && stream === undefined && client.status === 'ready') {
+      const s = client.stream as NetSocket | undefined;
+      if (s !== undefined && s.writable) {
+        s.cork();
+        corked = s;
+        setImmediate(uncork);
+      }
+    }
+    return send(command, stream);
+  };
+  return client;
 }
 
 function watched<C extends RedisClient>(failFast: boolean, deadlineMs: number, client: C): C {

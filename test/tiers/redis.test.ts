@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContentRecord } from '../../src/content/record.ts';
 import { openRedisTier } from '../../src/tiers/redis.ts';
+import type { Redis } from 'ioredis';
+import { createClient, failFast, parseRedisUrl } from '../../src/tiers/redis-connect.ts';
 import { etagNumberOf } from '../../src/content/read-result.ts';
 import { decodeMeta, encodeMeta, recordKey } from '../../src/tiers/redis-keys.ts';
 import { TierUnavailableError, type RedisTier } from '../../src/tiers/redis-tier.ts';
@@ -326,6 +328,46 @@ describe('Redis tier on a Cluster nobody answers for', () => {
       }
     } finally {
       await tier.close();
+    }
+  });
+});
+
+describe('standalone client: the commands of one loop iteration leave in one write (coalesceWrites)', () => {
+  it('corks the socket for the iteration, answers every command in order, and still fails fast when disconnected', { timeout: 30_000 }, async () => {
+    await using server = await startRedisServer();
+    const client = createClient(parseRedisUrl(server.url), { commandTimeoutMs: 1_000, connectionName: 'fg-test' }) as Redis;
+    try {
+      while (client.status !== 'ready') await sleep(10);
+      // Count the socket's writes (Node's stream calls _write for one chunk, _writev for several).
+      const socket = client.stream as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void; writableCorked: number };
+      let writes = 0;
+      for (const m of ['_write', '_writev'] as const) {
+        const original = socket[m].bind(socket);
+        socket[m] = (...a: unknown[]) => {
+          writes++;
+          original(...a);
+        };
+      }
+      await client.set('k', 'v');
+      writes = 0;
+      const replies = Array.from({ length: 200 }, (_, i) => client.echo(`m${i}`));
+      assert.equal(socket.writableCorked, 1, 'corked while the iteration sends');
+      assert.equal(writes, 0, 'nothing written before the iteration ends');
+      assert.deepEqual(await Promise.all(replies), Array.from({ length: 200 }, (_, i) => `m${i}`));
+      assert.equal(writes, 1, '200 commands, one write');
+      assert.equal(socket.writableCorked, 0);
+      // Commands of the next iteration leave in their own write, without waiting for anything else.
+      writes = 0;
+      assert.deepEqual(await Promise.all([client.get('k'), client.get('nope')]), ['v', null]);
+      assert.equal(writes, 1);
+      // Disconnected: a command rejects at once, as before.
+      await server.stop();
+      while (client.status === 'ready') await sleep(10);
+      const t0 = performance.now();
+      await assert.rejects(failFast(client, () => client.get('k')));
+      assert.ok(performance.now() - t0 < 50);
+    } finally {
+      client.disconnect();
     }
   });
 });
