@@ -41,6 +41,19 @@ export interface PostgresStoreOptions {
 const CONNECT_TIMEOUT_S = 2;
 
 type Row = Record<string, unknown>;
+type Resolve = (record: ContentRecord | undefined) => void;
+type Reject = (err: unknown) => void;
+/** Point reads of one collection waiting for the iteration's check phase, in parallel arrays. */
+interface PendingReads { keys: string[]; resolves: Resolve[]; rejects: Reject[] }
+/** Keys at most in one batched point read (`key = ANY($2)`). */
+const BATCH = 256;
+
+function recordOfRow(collection: string, key: string, row: Row): ContentRecord {
+  return {
+    collection, key, body: row.body as Buffer, contentType: row.content_type as string,
+    version: Number(row.version), updatedAt: row.updated_at as number,
+  };
+}
 
 /** Connection settings shared by the pool and the feed's listener. */
 export function pgConnectionOptions(applicationName: string): postgres.Options<Record<string, postgres.PostgresType>> {
@@ -108,6 +121,8 @@ class PostgresStore implements Store {
   #reader: postgres.Sql | undefined;
   /** Scans (serve --preload) run here: two connections that rule out sorts (see scan), opened on first use. */
   #scanner: postgres.Sql | undefined;
+  /** The point reads asked for in this loop iteration, by collection; sent at its check phase (#flush). */
+  #pending: Map<string, PendingReads> | undefined;
 
   constructor(sql: postgres.Sql, opts: PostgresStoreOptions, channel: string, app: string) {
     this.#sql = sql;
@@ -118,22 +133,84 @@ class PostgresStore implements Store {
     this.#q = pgStatements(`"${opts.schema}"`);
   }
 
-  async get(collection: string, key: string): Promise<ContentRecord | undefined> {
-    const [row] = await this.#run<Row[]>('get', this.#q.get, [collection, key]);
-    if (!row) return undefined;
-    return {
-      collection, key, body: row.body as Buffer, contentType: row.content_type as string,
-      version: Number(row.version), updatedAt: row.updated_at as number,
+  /**
+   * A point read. The reads of one event-loop iteration are sent together at its check phase: one of them as
+   * the plain `get`, several of a collection as one `getMany` (`key = ANY($2)`, up to BATCH keys a statement).
+   * A campaign's misses arrive many to an iteration, and each statement costs the client and the server far
+   * more than each row of it (docs/design-notes.md, "PostgreSQL: one statement for an iteration's reads").
+   */
+  get(collection: string, key: string): Promise<ContentRecord | undefined> {
+    try {
+      this.#assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      let batch = this.#pending;
+      if (batch === undefined) {
+        batch = this.#pending = new Map();
+        setImmediate(this.#flush);
+      }
+      let reads = batch.get(collection);
+      if (reads === undefined) batch.set(collection, (reads = { keys: [], resolves: [], rejects: [] }));
+      reads.keys.push(key);
+      reads.resolves.push(resolve);
+      reads.rejects.push(reject);
+    });
+  }
+
+  /** Sends the iteration's point reads. */
+  readonly #flush = (): void => {
+    const batch = this.#pending;
+    this.#pending = undefined;
+    if (batch === undefined) return;
+    for (const [collection, reads] of batch) {
+      for (let i = 0; i < reads.keys.length; i += BATCH) {
+        const end = Math.min(reads.keys.length, i + BATCH);
+        if (end - i === 1) this.#getOne(collection, reads.keys[i] as string, reads.resolves[i] as Resolve, reads.rejects[i] as Reject);
+        else this.#getBatch(collection, reads.keys.slice(i, end), reads.resolves.slice(i, end), reads.rejects.slice(i, end));
+      }
+    }
+  };
+
+  #getOne(collection: string, key: string, resolve: Resolve, reject: Reject): void {
+    this.#send(this.#q.get, [collection, key], [reject], (rows) => {
+      const row = rows[0];
+      resolve(row === undefined ? undefined : recordOfRow(collection, key, row));
+    });
+  }
+
+  #getBatch(collection: string, keys: string[], resolves: Resolve[], rejects: Reject[]): void {
+    this.#send(this.#q.getMany, [collection, keys], rejects, (rows) => {
+      const byKey = new Map<string, Row>();
+      for (const row of rows) byKey.set(row.key as string, row);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string;
+        const row = byKey.get(key);
+        (resolves[i] as Resolve)(row === undefined ? undefined : recordOfRow(collection, key, row));
+      }
+    });
+  }
+
+  /** Runs a point read's statement; its failure (or a store closed since the reads were asked) rejects them all. */
+  #send(text: string, params: unknown[], rejects: Reject[], answered: (rows: Row[]) => void): void {
+    const failed = (err: unknown): void => {
+      for (const reject of rejects) reject(err);
     };
+    let call: Promise<Row[]>;
+    try {
+      call = this.#run<Row[]>('get', text, params);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    call.then(answered, failed);
   }
 
   async getMany(collection: string, keys: readonly string[]): Promise<ContentRecord[]> {
     if (keys.length === 0) return [];
     const rows = await this.#run<Row[]>('getMany', this.#q.getMany, [collection, keys]);
-    return rows.map((row) => ({
-      collection, key: row.key as string, body: row.body as Buffer, contentType: row.content_type as string,
-      version: Number(row.version), updatedAt: row.updated_at as number,
-    }));
+    return rows.map((row) => recordOfRow(collection, row.key as string, row));
   }
 
   async put(write: ContentWrite): Promise<ContentRecord> {
@@ -281,7 +358,10 @@ class PostgresStore implements Store {
 
   pool(): { size: number; busy: number; waiting: number } {
     const size = this.#opts.poolSize;
-    return { size, busy: Math.min(this.#calls, size), waiting: Math.max(0, this.#calls - size) };
+    // The point reads asked in this iteration and not yet sent wait too: as the statements they will be.
+    let unsent = 0;
+    if (this.#pending !== undefined) for (const reads of this.#pending.values()) unsent += Math.ceil(reads.keys.length / BATCH);
+    return { size, busy: Math.min(this.#calls, size), waiting: Math.max(0, this.#calls - size) + unsent };
   }
 
   #run<T>(what: string, text: string, params: unknown[]): Promise<T> {
