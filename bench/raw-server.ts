@@ -11,13 +11,18 @@
 //                                                 docs/design-notes.md ("Redis client settings"):
 //                                                 RAW_REDIS_COMMAND_TIMEOUT=MS sets ioredis's commandTimeout,
 //                                                 RAW_REDIS_HMGET=1 reads floodgate's two fields (body, meta)
+//   raw-server.ts PORT refuse                     every request answered 503 with a small JSON body and Retry-After:
+//                                                 the cheapest refusal, the ceiling of answering by refusing
+//                                                 (bench:spike overload)
 // Every mode answers GET /data?user_id=ID from collection "default", 200 with the body, 404 when absent.
+// RAW_LISTEN_SOCKETS=N listens on N SO_REUSEPORT sockets as floodgate serve --listen-sockets does (src/http/listen.ts).
 import { createServer, type ServerResponse } from 'node:http';
 import { DatabaseSync } from 'node:sqlite';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import postgres from 'postgres';
 import { demoBody } from '../src/content/demo.ts';
+import { listenMany } from '../src/http/listen.ts';
 import { pgStatements } from '../src/store/pg-statements.ts';
 import { recordKey } from '../src/tiers/redis-keys.ts';
 
@@ -116,12 +121,24 @@ if (/^\d+$/.test(mode)) {
       (err: unknown) => failed(res, err),
     );
   };
+} else if (mode === 'refuse') {
+  const body = Buffer.from('{"error":{"code":"FG_ERR_OVERLOADED","message":"The server is overloaded; retry later."}}');
+  const headers = ['Content-Type', 'application/json', 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'Retry-After', '1'];
+  lookup = (_id, res) => {
+    res.writeHead(503, headers);
+    res.end(body);
+  };
 } else {
   throw new Error(`raw-server.ts: unknown mode '${mode}'`);
 }
 
-createServer((req, res) => {
+const server = createServer((req, res) => {
   const id = idOf(req.url ?? '');
   if (id === undefined) answer(res, undefined);
   else lookup(id, res);
-}).listen(port, '127.0.0.1', () => process.stdout.write('ready\n'));
+});
+const sockets = Number(process.env.RAW_LISTEN_SOCKETS ?? 1);
+if (sockets > 1) {
+  await listenMany(server, { port, host: '127.0.0.1', backlog: 65_535, sockets });
+  process.stdout.write('ready\n');
+} else server.listen(port, '127.0.0.1', () => process.stdout.write('ready\n'));

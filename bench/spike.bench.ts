@@ -68,6 +68,17 @@ async function startServer(args: string[], cgroup?: string): Promise<Srv> {
   return { url, port, child };
 }
 
+/** bench/raw-server.ts in `mode`, pinned to core 0 and (when given) in the cgroup from its first instruction. */
+async function startRaw(mode: string[], cgroup?: string, env: NodeJS.ProcessEnv = {}): Promise<Srv> {
+  const port = await freePort();
+  const argv = [node, '--disable-warning=ExperimentalWarning', 'bench/raw-server.ts', String(port), ...mode];
+  const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0), ...argv], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  if (cgroup !== undefined && child.pid !== undefined) writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(url);
+  return { url, port, child };
+}
+
 /** Resident memory of a process tree, bytes. */
 function rss(pid: number | undefined): number {
   if (pid === undefined) return 0;
@@ -356,6 +367,18 @@ if (SECTIONS.includes('overload')) {
       await stop(srv.child);
       const capacity = Math.max(...perSecond(rampDoc, '200'));
       say(`overload: capacity of the capped server (${CPU_QUOTA_US / 100} % of a core; open-loop ramp 0→${ramp}/s over 20 s, ${CONNS} connections, shedding off; the best second of 200s): ${capacity} req/s; flood bound ${rampDoc.verdict.boundSeconds}/${rampDoc.verdict.totalSeconds} s`);
+      // The ceiling of answering by refusing: a raw node:http server that answers every request 503 (a small
+      // JSON body, nothing looked up) under the same cap, the same ramp and the same listening sockets. When it
+      // tops out under 2 × capacity, no server can answer (a)'s every call in time by refusing the excess alone.
+      const socketsArg = overloadArgs.indexOf('--listen-sockets');
+      const rawSockets = socketsArg === -1 ? '2048' : (overloadArgs[socketsArg + 1] ?? '1');
+      const refuser = await startRaw(['refuse'], group, { RAW_LISTEN_SOCKETS: rawSockets });
+      const refuseDoc = await flood(`${refuser.url}${target}`, ['--stage', `20s:0-${ramp}`, ...floodArgs]);
+      await stop(refuser.child);
+      const refusalCeiling = Math.max(...perSecond(refuseDoc, '503'));
+      say(`overload: the cheapest refusal under the same cap (raw node:http, constant 503, ${rawSockets} listening sockets, same ramp): ${refusalCeiling} answers/s, ` +
+        `${(refusalCeiling / (2 * capacity)).toFixed(2)} × the ${2 * capacity}/s that (a) and (b) offer; flood bound ${refuseDoc.verdict.boundSeconds}/${refuseDoc.verdict.totalSeconds} s`);
+      rows.push({ run: 'ceiling: raw node:http, constant 503', 'offered/s': `ramp 0-${ramp}`, answered: refuseDoc.counts.sent, 'share 200 %': '0.0', timeouts: tally(refuseDoc, 0, 20).timeouts, 'best second': refusalCeiling, 'x 2 × capacity': (refusalCeiling / (2 * capacity)).toFixed(2) });
       const over = async (name: string, seconds: number, extra: string[]): Promise<void> => {
         srv = await capped(extra);
         const doc = await flood(`${srv.url}${target}`, ['--stage', `${seconds}s:${2 * capacity}`, '--stage', `10s:${Math.round(0.3 * capacity)}`, ...floodArgs]);

@@ -7,9 +7,12 @@
 //  - the deadline would pass: that wait plus what a miss takes now (a moving average of the admitted misses'
 //    times, from read to answer) is over the deadline's budget;
 //  - a standing queue (CoDel's test): the shortest wait any miss had over the last 100 ms was over
-//    STANDING_MS. A burst's queue drains within that (2–3 calls per recipient at the same instant, a campaign's
-//    uneven second); a standing one means requests arrive faster than the loop answers them, and the callers'
-//    own queues (which no server can see) grow too. Then a shrinking share of misses is answered degraded,
+//    STANDING_MS (250 ms, at most half of `maxEventLoopDelayMs`). A burst's queue drains within that (2–3 calls
+//    per recipient at the same instant, a campaign's uneven second); a standing one means requests arrive
+//    faster than the loop answers them, and the callers' own queues (which no server can see) grow too. The
+//    mark is far under a deadline on purpose, yet not CoDel's 5 ms: a loop at 90 % of its capacity under a
+//    campaign's burst keeps queues of 50–200 ms and answers every call within 600 ms (a 50 ms mark refused 68 %
+//    of that campaign's calls: docs/design-notes.md). Then a shrinking share of misses is answered degraded,
 //    cut by 30 % per 25 ms sample, until the queue drains, and grown back by 5 points per sample after (at
 //    once to all, as soon as the loop idles):
 //    refusing a miss costs what a hit costs, a Redis or store read several times that, so shedding some is how
@@ -47,8 +50,8 @@ const MEMORY_EVERY = 4;
 const MISS_WEIGHT = 1 / 8;
 /** Per sample with no admitted miss answered, the average decays by this factor, so one slow spell is forgotten. */
 const MISS_DECAY = 0.8;
-/** A queue whose shortest wait stays over this (ms) for STANDING_FOR_MS (CoDel's interval) is a standing one. */
-export const STANDING_MS = 50;
+/** A queue whose shortest wait stays over this (ms; at most half the loop-wait target) for STANDING_FOR_MS (CoDel's interval) is a standing one. */
+export const STANDING_MS = 250;
 const STANDING_FOR_MS = 100;
 /** Under a standing queue the admitted share of misses shrinks by this factor per sample... */
 const DECREASE = 0.7;
@@ -77,7 +80,9 @@ export class PressureMonitor {
   admitShare = 1;
   /** The shortest wait of a miss in the current sample; Infinity = no miss yet. */
   #minWait = Number.POSITIVE_INFINITY;
-  /** Since when every sample's shortest miss wait was over STANDING_MS; undefined = not so. */
+  /** STANDING_MS, or half the loop-wait target when that is lower. */
+  readonly #standingMs: number;
+  /** Since when every sample's shortest miss wait was over #standingMs; undefined = not so. */
   #standingSince: number | undefined;
   /** Spreads admissions evenly: a miss is admitted each time the share's running sum passes a whole number. */
   #credit = 0;
@@ -90,6 +95,7 @@ export class PressureMonitor {
 
   constructor(limits: PressureLimits, now: () => number = () => performance.now(), wait: LoopWait = new LoopWait()) {
     this.limits = limits;
+    this.#standingMs = Math.min(STANDING_MS, limits.maxEventLoopDelayMs / 2);
     this.#now = now;
     this.wait = wait;
   }
@@ -183,7 +189,7 @@ export class PressureMonitor {
       return;
     }
     // A sample with no miss at all: the load that made the queue is gone, as far as misses are concerned.
-    if (min > STANDING_MS && min !== Number.POSITIVE_INFINITY) {
+    if (min > this.#standingMs && min !== Number.POSITIVE_INFINITY) {
       this.#standingSince ??= now;
       if (now - this.#standingSince >= STANDING_FOR_MS) this.admitShare = Math.max(MIN_SHARE, this.admitShare * DECREASE);
     } else {
