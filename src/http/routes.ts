@@ -73,6 +73,11 @@ export function createHandler(deps: RouteDeps): Handler {
     /** The collection the URL named, once the route is one of a collection's (data, content, write, bulk). */
     let named: string | undefined;
     try {
+      // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own check answers a bare 400, so the server makes it here.
+      if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && rawHeader(req.rawHeaders, 'host') === undefined) {
+        res.shouldKeepAlive = false;
+        throw new HttpError('FG_ERR_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header.');
+      }
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);
       if (path === '/data') {

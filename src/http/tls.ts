@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
-import { errorBody } from './errors.ts';
+import { ERRORS, errorBody, type ErrorCode } from './errors.ts';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -88,11 +88,13 @@ export function createServerFor(limits: ServerLimits, tls: TlsMaterial | undefin
     headersTimeout: limits.headersTimeout,
     requestTimeout: Math.max(limits.requestTimeout, limits.headersTimeout),
     maxHeaderSize: limits.maxHeaderSize,
+    // A request without Host is refused by the router, with the JSON error every bad request gets.
+    requireHostHeader: false,
     // Node checks the header and request timeouts on this period (default 30 s): a slowloris connection
     // would otherwise live up to 30 s past its timeout.
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
   };
-  if (tls === undefined) return createHttpServer(opts, handler);
+  if (tls === undefined) return answerClientErrors(createHttpServer(opts, handler));
   const server = createHttpsServer({ ...opts, cert: tls.cert, key: tls.key, ticketKeys: tls.ticketKeys, sessionTimeout: SESSION_TIMEOUT_S }, handler);
   // Plain HTTP sent to this port: OpenSSL recognises the request line (ERR_SSL_HTTP_REQUEST). Answer a plain
   // 400 that says so on the TCP socket under the TLS one, instead of closing with an empty reply.
@@ -100,6 +102,34 @@ export function createServerFor(limits: ServerLimits, tls: TlsMaterial | undefin
     const raw = (socket as unknown as { _parent?: Socket | null })._parent;
     if (err.code !== 'ERR_SSL_HTTP_REQUEST' || !raw || raw.destroyed) return;
     raw.end(PLAIN_HTTP_ANSWER);
+  });
+  return answerClientErrors(server);
+}
+
+/** A raw HTTP/1.1 answer with a JSON error body, closing the connection. */
+function rawAnswer(code: ErrorCode, reason: string, message?: string): string {
+  const body = errorBody(code, message);
+  return `HTTP/1.1 ${ERRORS[code].status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
+}
+const BAD_HTTP_ANSWER = rawAnswer('FG_ERR_BAD_REQUEST', 'Bad Request', 'The request is not valid HTTP/1.1 (a malformed request line, a header with a control character, a bad Content-Length or chunk).');
+const HEADERS_TOO_LARGE_ANSWER = rawAnswer('FG_ERR_HEADERS_TOO_LARGE', 'Request Header Fields Too Large');
+const REQUEST_TIMEOUT_ANSWER = rawAnswer('FG_ERR_REQUEST_TIMEOUT', 'Request Timeout');
+
+/**
+ * Requests Node's parser rejects before the handler sees them are answered with the JSON error every other bad
+ * request gets (Node's own answer is a bare status line), then the connection is closed. As in Node's default,
+ * an answer is written only while nothing has been written on the connection (a rejected request pipelined
+ * after answered ones closes it), and a reset connection is just dropped.
+ */
+export function answerClientErrors<S extends Server>(server: S): S {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code !== 'ECONNRESET' && socket.writable && socket.bytesWritten === 0) {
+      // Written, then closed once it is flushed (whatever the client does with its side).
+      socket.write(err.code === 'HPE_HEADER_OVERFLOW' ? HEADERS_TOO_LARGE_ANSWER : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? REQUEST_TIMEOUT_ANSWER : BAD_HTTP_ANSWER);
+      socket.destroySoon();
+      return;
+    }
+    socket.destroy();
   });
   return server;
 }

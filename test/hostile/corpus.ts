@@ -85,13 +85,20 @@ export const CORPUS: readonly RawCase[] = [
 export interface RawResult {
   /** Status codes of the complete responses received, in order (100 Continue left out). */
   statuses: number[];
+  /** Their bodies (Content-Length framed; '' for others), in the same order. */
+  bodies: string[];
   /** The server closed the connection (FIN or RST) within the wait. */
   closed: boolean;
 }
 
 /** The statuses of the complete responses at the start of `buf` (Content-Length or chunked framing). */
 export function parseResponses(buf: Buffer): number[] {
-  const out: number[] = [];
+  return parseAnswers(buf).map((a) => a.status);
+}
+
+/** The complete responses at the start of `buf`: status, and body where Content-Length frames it. */
+export function parseAnswers(buf: Buffer): { status: number; body: string }[] {
+  const out: { status: number; body: string }[] = [];
   let at = 0;
   for (;;) {
     const end = buf.indexOf('\r\n\r\n', at);
@@ -101,8 +108,12 @@ export function parseResponses(buf: Buffer): number[] {
     if (!status) return out;
     const code = Number(status[1]);
     let next = end + 4;
+    let body = '';
     const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-    if (length) next += Number(length[1]);
+    if (length) {
+      body = buf.subarray(next, next + Number(length[1])).toString('utf8');
+      next += Number(length[1]);
+    }
     else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
       for (;;) {
         const line = buf.indexOf('\r\n', next);
@@ -113,7 +124,7 @@ export function parseResponses(buf: Buffer): number[] {
       }
     }
     if (next > buf.length) return out;
-    if (code !== 100) out.push(code);
+    if (code !== 100) out.push({ status: code, body });
     at = next;
   }
 }
@@ -134,7 +145,8 @@ export function sendRaw(port: number, c: RawCase, idleMs = 3000): Promise<RawRes
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ statuses: parseResponses(received), closed });
+      const answers = parseAnswers(received);
+      resolve({ statuses: answers.map((a) => a.status), bodies: answers.map((a) => a.body), closed });
     };
     const idle = (): void => {
       clearTimeout(timer);
@@ -168,6 +180,17 @@ export function judgeRaw(c: RawCase, r: RawResult): string | undefined {
     if (statuses.some((s) => s < 400)) return `answered ${statuses.join(',')} to a malformed request`;
     if (statuses.some((s) => s >= 500)) return `a server error ${statuses.join(',')}`;
     if (statuses.length === 0 && !r.closed) return 'neither answered nor closed';
+    // Every refusal says why, as JSON, whether the handler or Node's parser rejected the request.
+    for (let i = r.statuses.length - statuses.length; i < r.statuses.length; i++) {
+      const body = r.bodies[i] ?? '';
+      let code: unknown;
+      try {
+        code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+      } catch {
+        code = undefined;
+      }
+      if (typeof code !== 'string' || !code.startsWith('FG_ERR_')) return `refused ${r.statuses[i]} without a JSON error body: ${JSON.stringify(body.slice(0, 80))}`;
+    }
     return undefined;
   };
   if (c.expect === 'refuse') return refused(r.statuses);
