@@ -111,6 +111,7 @@ function rawAnswer(code: ErrorCode, reason: string, message?: string): string {
   const body = errorBody(code, message);
   return `HTTP/1.1 ${ERRORS[code].status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
 }
+const PLAIN_HTTP_ANSWER = rawAnswer('FG_ERR_BAD_REQUEST', 'Bad Request', 'This port speaks HTTPS: use https:// (plain HTTP was sent to a TLS port).');
 const BAD_HTTP_ANSWER = rawAnswer('FG_ERR_BAD_REQUEST', 'Bad Request', 'The request is not valid HTTP/1.1 (a malformed request line, a header with a control character, a bad Content-Length or chunk).');
 const HEADERS_TOO_LARGE_ANSWER = rawAnswer('FG_ERR_HEADERS_TOO_LARGE', 'Request Header Fields Too Large');
 const REQUEST_TIMEOUT_ANSWER = rawAnswer('FG_ERR_REQUEST_TIMEOUT', 'Request Timeout');
@@ -134,8 +135,6 @@ export function answerClientErrors<S extends Server>(server: S): S {
   return server;
 }
 
-const PLAIN_HTTP_BODY = errorBody('FG_ERR_BAD_REQUEST', 'This port speaks HTTPS: use https:// (plain HTTP was sent to a TLS port).');
-const PLAIN_HTTP_ANSWER = `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(PLAIN_HTTP_BODY)}\r\nConnection: close\r\n\r\n${PLAIN_HTTP_BODY}`;
 
 function generateWithOpenssl(certFile: string, keyFile: string): boolean {
   const r = spawnSync('openssl', [
