@@ -51,12 +51,18 @@ function run(argv: string[], core: number): Promise<string> {
 }
 
 interface Srv { url: string; port: number; child: ReturnType<typeof spawn> }
+
+/** Spawns a server's argv pinned to core 0 with the hard open-files limit, in the cgroup (when given) from its first instruction. */
+function spawnServer(argv: string[], cgroup: string | undefined, env: NodeJS.ProcessEnv): ReturnType<typeof spawn> {
+  const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0), ...argv], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  // bash joins the group before it execs the server, so workers inherit it.
+  if (cgroup !== undefined && child.pid !== undefined) writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
+  return child;
+}
+
 async function startServer(args: string[], cgroup?: string): Promise<Srv> {
   const port = await freePort();
-  const argv = [node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'serve', '--workers', '1', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...args];
-  const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0), ...argv], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DATABASE_URL: '', REDIS_URL: '' } });
-  // Capped from its first instruction: bash joins the group before it execs the server, so workers inherit it.
-  if (cgroup !== undefined && child.pid !== undefined) writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
+  const child = spawnServer([node, '--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'serve', '--workers', '1', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...args], cgroup, { DATABASE_URL: '', REDIS_URL: '' });
   const url = `${args.includes('--tls-self-signed') ? 'https' : 'http'}://127.0.0.1:${port}`;
   // The primary listens once every worker is ready (seeding a large store first can take minutes).
   for (const until = Date.now() + 900_000; ; ) {
@@ -68,12 +74,10 @@ async function startServer(args: string[], cgroup?: string): Promise<Srv> {
   return { url, port, child };
 }
 
-/** bench/raw-server.ts in `mode`, pinned to core 0 and (when given) in the cgroup from its first instruction. */
+/** bench/raw-server.ts in `mode`, as spawnServer starts it. */
 async function startRaw(mode: string[], cgroup?: string, env: NodeJS.ProcessEnv = {}): Promise<Srv> {
   const port = await freePort();
-  const argv = [node, '--disable-warning=ExperimentalWarning', 'bench/raw-server.ts', String(port), ...mode];
-  const child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0), ...argv], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
-  if (cgroup !== undefined && child.pid !== undefined) writeFileSync(join(cgroup, 'cgroup.procs'), String(child.pid));
+  const child = spawnServer([node, '--disable-warning=ExperimentalWarning', 'bench/raw-server.ts', String(port), ...mode], cgroup, env);
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(url);
   return { url, port, child };
