@@ -57,7 +57,7 @@ export class LoopWait {
   #idleAtClose: number;
   /** When the last iteration closed (or the monitor was made). */
   #closedAt: number;
-  /** The sampler's last run: its time and the loop's idle time then. */
+  /** The loop's idle time at the sampler's last run (its time is #tick). */
   #idleAtTick = Number.NEGATIVE_INFINITY;
   /** New connections whose first read has not been judged yet: when accepted, and their bound then. */
   readonly #accepted = new WeakMap<object, { at: number; since: number }>();

@@ -247,7 +247,7 @@ export class StallWatch {
  * requests) uncorks it, so the commands go out as one writev. Without it each command is its own write system
  * call; ioredis's auto-pipelining batches too, but it keeps one batch in flight per connection (the next waits
  * for the previous one's replies) and builds a Pipeline and a nextTick per command. Measured on the cold Redis
- * read path (docs/design-notes.md, "Redis: coalesced writes").
+ * read path (docs/design-notes.md, "Redis: one write per loop iteration").
  */
 export function coalesceWrites(client: Redis): Redis {
   const send = client.sendCommand.bind(client);
