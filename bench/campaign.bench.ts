@@ -13,7 +13,9 @@
 // personalized, calls refused (503), timeouts, p99 of the answered calls, flood's verdict on itself, and for
 // floodgate the store point reads and Redis lookups during the send and floodgate_degraded_total by reason (/metrics).
 // The server is pinned to core 0 and flood to core 1; PostgreSQL and redis-server run unpinned.
-// Environment: CAMPAIGN_RECIPIENTS (70,000; --quick 7,000), CAMPAIGN_BURST (10s; --quick 4s), FG_BENCH_DATABASE_URL
+// Environment: CAMPAIGN_TARGETS / CAMPAIGN_SHAPES ('|'-separated substrings of the server / campaign names: run
+// only those, e.g. CAMPAIGN_TARGETS='all in Redis' CAMPAIGN_SHAPES='70,000'), CAMPAIGN_ROUNDS (1: repeat each shape,
+// alternating the order), CAMPAIGN_RECIPIENTS (70,000; --quick 7,000), CAMPAIGN_BURST (10s; --quick 4s), FG_BENCH_DATABASE_URL
 // (postgres://postgres@127.0.0.1:5432/test; a schema fg_campaign_<random> is created and dropped).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -111,9 +113,13 @@ function floodgateTarget(name: string, args: (recipients: number, run: number) =
   };
 }
 
-/** Reads ids 1..n once through a floodgate with the memory tier off: each lands in Redis under `prefix`. */
+/**
+ * Reads ids 1..n once through a floodgate with the memory tier off: each lands in Redis under `prefix`, for a day
+ * (with the default 5-minute TTL the records filled at the start expired during the bench, and the raw server,
+ * which has no store behind Redis, answered 404 for them).
+ */
 async function fillRedis(args: string[], n: number): Promise<void> {
-  const srv = await serve({ args: ['--log-level', 'warn', '--cache-bytes', '0', ...args], readyTimeoutMs: 120_000 });
+  const srv = await serve({ args: ['--log-level', 'warn', '--cache-bytes', '0', '--ttl', '24h', ...args], readyTimeoutMs: 120_000 });
   try {
     for (let seconds = 3; ; seconds *= 2) {
       if ((await drive({ url: srv.url, path: PATH, maxId: n, seconds, connections: 64, sequential: true })).requests >= n) break;
@@ -163,15 +169,22 @@ try {
       },
     },
   ];
-  const shapes = [
+  const only = (names: string | undefined) => (name: string): boolean =>
+    names === undefined || names === '' || names.split('|').some((n) => name.includes(n.trim()));
+  const chosen = targets.filter((t) => only(process.env.CAMPAIGN_TARGETS)(t.name));
+  const rounds = Math.max(1, Number(process.env.CAMPAIGN_ROUNDS ?? 1));
+  const allShapes = [
     { label: `${RECIPIENTS.toLocaleString('en')} recipients, 2,000 conns`, recipients: RECIPIENTS, connections: 2000 },
     { label: `1.5 × (${HIGH.toLocaleString('en')}), 2,000 conns`, recipients: HIGH, connections: 2000 },
     { label: `1.5 × (${HIGH.toLocaleString('en')}), 500 conns`, recipients: HIGH, connections: 500 },
   ];
+  const shapes = allShapes.filter((s) => only(process.env.CAMPAIGN_SHAPES)(s.label)).flatMap((s) => Array.from({ length: rounds }, () => s));
+  if (chosen.length === 0 || shapes.length === 0) throw new Error('CAMPAIGN_TARGETS / CAMPAIGN_SHAPES match no server or campaign');
   let run = 0;
+  let pass = 0;
   for (const shape of shapes) {
-    // alternate the order per shape, so no server always goes first
-    const order = run % 2 === 0 ? targets : [...targets].reverse();
+    // alternate the order per shape (and per round), so no server always goes first
+    const order = pass++ % 2 === 0 ? chosen : [...chosen].reverse();
     for (const t of order) {
       const s = await t.start(shape.recipients, run++);
       try {
