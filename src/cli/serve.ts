@@ -85,13 +85,14 @@ async function primary(config: Config): Promise<number> {
     const collections = await readCollectionsFile(config);
     const tls = prepareTls(config, (msg) => logger.info(msg));
     tlsDir = tls?.temporaryDir;
+    // The port first: a second `floodgate serve` on a busy port says so at once, before it migrates or seeds anything.
+    await checkPort(config.host, config.port);
     const tty = process.stderr.isTTY;
     ({ hintKeyExists } = await prepareStore(config, logger, (done, total) => {
       if (tty) process.stderr.write(`\rseeding demo content: ${done}/${total}${done === total ? '\n' : ''}`);
     }));
     if ([...collections.defs.values()].some((d) => d.query !== undefined)) await checkStore(config, collections.defs, false);
     await checkPreloadCollections(config, collections.defs);
-    await checkPort(config.host, config.port);
     const port = config.port === 0 ? await freePort(config.host) : config.port;
     env = { [WORKER_PORT]: String(port), [WORKER_COLLECTIONS]: collections.text, [WORKER_INSTANCE]: randomUUID(), ...(tls ? { [WORKER_TLS]: JSON.stringify(tls) } : {}) };
   } catch (err) {

@@ -53,14 +53,16 @@ describe('start-up errors', () => {
     assert.match(out[0] ?? '', /^floodgate serve: .*bad\.json\.collections\.c: unknown key "colour"/);
   });
 
-  it('a port in use: one line, once, exit 1', async () => {
+  it('a port in use: one line, once, exit 1, before anything is created or seeded', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as { port: number }).port;
+    const untouched = join(dir, 'never-created');
     try {
-      const r = await serve(['--port', String(port), '--workers', '3']);
+      const r = await serve(['--port', String(port), '--workers', '3', '--data-dir', untouched, '--seed', '500']);
       assert.equal(r.code, 1, r.stderr);
       assert.deepEqual(lines(r.stderr + r.stdout), [`floodgate serve: port ${port} is in use on 127.0.0.1; choose another with --port or PORT`]);
+      assert.equal(existsSync(untouched), false, 'a server that cannot listen must not create and seed a data directory');
     } finally {
       taken.close();
     }
