@@ -1,5 +1,6 @@
 // npm run bench: floodgate serve's cached read path against a raw node:http server answering the same
-// bodies from a Map. Each server in turn is pinned to core 0; wrk (or autocannon) is pinned to core 1;
+// bodies from a Map, and, for reference, the same Map behind a minimal HTTP/1.1 responder on node:net
+// (bench/raw-net-server.ts: what node:http itself costs a read). Each server in turn is pinned to core 0; wrk (or autocannon) is pinned to core 1;
 // random user ids over the 100,000 demo users. Rounds alternate (A B A B) so drift hits both alike.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,17 +39,21 @@ async function measure(name: string, start: () => ReturnType<typeof spawnPinned>
 
 const fgPort = await freePort();
 const rawPort = await freePort();
+const netPort = await freePort();
 const startFloodgate = () =>
   spawnPinned(0, node, ['--disable-warning=ExperimentalWarning', 'bin/floodgate.js', 'serve', '--workers', '1', '--port', String(fgPort), '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'warn'], { ...process.env, FLOODGATE_ADMIN_TOKEN: '', DATABASE_URL: '', REDIS_URL: '' });
 const startRaw = () => spawnPinned(0, node, ['--disable-warning=ExperimentalWarning', 'bench/raw-server.ts', String(rawPort), String(USERS)]);
+const startNet = () => spawnPinned(0, node, ['--disable-warning=ExperimentalWarning', 'bench/raw-net-server.ts', String(netPort), String(USERS)]);
 
 process.stderr.write(`bench: ${SECONDS}s per run, ${CONNECTIONS} connections, ${ROUNDS} rounds, random ids 1..${USERS}\n`);
 const fg: Measured[] = [];
 const raw: Measured[] = [];
+const net: Measured[] = [];
 try {
   for (let i = 0; i < ROUNDS; i++) {
     raw.push(await measure('raw node:http', startRaw, rawPort));
     fg.push(await measure('floodgate serve', startFloodgate, fgPort));
+    net.push(await measure('minimal HTTP on node:net', startNet, netPort));
   }
 } finally {
   rmSync(dataDir, { recursive: true, force: true });
@@ -57,10 +62,13 @@ const best = (rs: Measured[]): Measured => rs.reduce((a, b) => (b.rps > a.rps ? 
 const leastCpu = (rs: Measured[]): number => Math.min(...rs.map((m) => m.cpuUsPerReq));
 const b = best(fg);
 const r = best(raw);
+const n = best(net);
 process.stdout.write(
   `\n${table([
     { server: 'raw node:http + Map', 'req/s': Math.round(r.rps), 'p50 ms': r.p50ms, 'p99 ms': r.p99ms, errors: r.errors, 'CPU µs/req': leastCpu(raw) },
     { server: 'floodgate serve (memory tier)', 'req/s': Math.round(b.rps), 'p50 ms': b.p50ms, 'p99 ms': b.p99ms, errors: b.errors, 'CPU µs/req': leastCpu(fg) },
+    { server: 'minimal HTTP/1.1 on node:net + Map (reference)', 'req/s': Math.round(n.rps), 'p50 ms': n.p50ms, 'p99 ms': n.p99ms, errors: n.errors, 'CPU µs/req': leastCpu(net) },
   ])}\n\nratio floodgate / raw node:http: ${(b.rps / r.rps).toFixed(3)} in req/s (best of ${ROUNDS} rounds each, ${b.tool}; target >= 0.95, issue 11)\n` +
-    `                                 ${(leastCpu(raw) / leastCpu(fg)).toFixed(3)} in CPU per request (steadier on a busy machine)\n`,
+    `                                 ${(leastCpu(raw) / leastCpu(fg)).toFixed(3)} in CPU per request (steadier on a busy machine)\n` +
+    `node:http's own share of a raw read: ${(100 * (1 - leastCpu(net) / leastCpu(raw))).toFixed(0)} % of its CPU (raw node:http vs the node:net reference)\n`,
 );
