@@ -109,6 +109,13 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
     miss(req, res, route, collection, key, t0);
   };
 
+  // Last resort of a miss's callbacks: nothing in them should throw (answer catches), but a throw there must not
+  // kill the process. A try/catch in each rather than a .catch() on the chain: one promise less a miss.
+  const lastResort = (res: ServerResponse, collection: string, key: string, err: unknown): void => {
+    logger.error({ err, collection, key }, 'error while answering a read');
+    sendError(res, toHttpError(err).error);
+  };
+
   // Not fresh in memory: under pressure answer degraded at once; else wait for a slot, within the deadline.
   // A function of its own, so the closures below cost the hot path (a fresh hit) nothing.
   const miss = (req: IncomingMessage, res: ServerResponse, route: Route, collection: string, key: string, t0: number): void => {
@@ -122,25 +129,29 @@ export function createRead(deps: ReadDeps, finish: Finish, fail: Fail): Read {
       () => {
         service.get(collection, key, forwarded(req, service.source(collection).forwardHeaders)).then(
           (lookup) => {
-            deps.admission.done(ticket);
-            deps.pressure.missAnswered(performance.now() - t0);
-            if (!ticket.expired) finish(route, collection, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req, res);
+            try {
+              deps.admission.done(ticket);
+              deps.pressure.missAnswered(performance.now() - t0);
+              if (!ticket.expired) finish(route, collection, answer(req, res, collection, lookup.entry, lookup.outcome), t0, req, res);
+            } catch (err) {
+              lastResort(res, collection, key, err);
+            }
           },
           (err: unknown) => {
-            deps.admission.done(ticket);
-            if (ticket.expired) return;
-            const { error } = toHttpError(err);
-            if (error.code === 'FG_ERR_STORE_TIMEOUT' || error.code === 'FG_ERR_STORE_UNAVAILABLE') {
-              finish(route, collection, degrade(req, res, collection, key, 'store-error', error), t0, req, res);
-            } else if (error.code === 'FG_ERR_ORIGIN_TIMEOUT' || error.code === 'FG_ERR_ORIGIN_UNAVAILABLE') {
-              finish(route, collection, degrade(req, res, collection, key, 'origin-error', error), t0, req, res);
-            } else fail(res, route, collection, t0, req, err);
+            try {
+              deps.admission.done(ticket);
+              if (ticket.expired) return;
+              const { error } = toHttpError(err);
+              if (error.code === 'FG_ERR_STORE_TIMEOUT' || error.code === 'FG_ERR_STORE_UNAVAILABLE') {
+                finish(route, collection, degrade(req, res, collection, key, 'store-error', error), t0, req, res);
+              } else if (error.code === 'FG_ERR_ORIGIN_TIMEOUT' || error.code === 'FG_ERR_ORIGIN_UNAVAILABLE') {
+                finish(route, collection, degrade(req, res, collection, key, 'origin-error', error), t0, req, res);
+              } else fail(res, route, collection, t0, req, err);
+            } catch (e) {
+              lastResort(res, collection, key, e);
+            }
           },
-        ).catch((err: unknown) => {
-          // Last resort: nothing above should throw (answer catches), but a throw here must not kill the process.
-          logger.error({ err, collection, key }, 'error while answering a read');
-          sendError(res, toHttpError(err).error);
-        });
+        );
       },
       (reason) => finish(route, collection, degrade(req, res, collection, key, reason), t0, req, res),
     );

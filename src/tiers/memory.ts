@@ -157,41 +157,52 @@ export class MemoryTier {
     return miss !== undefined && this.#now() < miss.freshUntil ? miss : undefined;
   }
 
-  /** The full lookup: fresh hit, stale (refresh started), or a single-flight load. Rejects if the load fails with nothing to serve. */
-  async lookup(collection: string, key: string, context?: unknown): Promise<Lookup> {
-    const ck = cacheKeyOf(collection, key);
-    for (let attempt = 0; ; attempt++) {
-      const s = this.#store.find(collection, key);
-      if (s >= 0) {
-        this.#store.touch(s);
-        const now = this.#now();
-        const fresh = this.#store.freshUntil(s);
-        if (now < fresh) return { entry: this.#entryAt(s, collection, key), outcome: 'hit' };
-        if (now < fresh + (this.#store.negative(s) ? 0 : this.#staleMs(ck))) {
-          this.#flight(ck, collection, key, true, context).promise.catch(() => undefined);
-          const entry = this.#entryAt(s, collection, key);
-          return { entry, outcome: entry.failed ? 'error-stale' : 'stale' };
-        }
-      } else {
-        const miss = this.#misses.get(ck);
-        if (miss !== undefined && this.#now() < miss.freshUntil) return { entry: miss, outcome: 'hit' };
+  /**
+   * The full lookup: fresh hit, stale (refresh started), or a single-flight load. Rejects if the load fails with
+   * nothing to serve. A promise chain, not an async function: on a cold campaign every first call of a recipient
+   * comes through here, and each async layer costs a promise, a suspended frame and a microtask a miss.
+   */
+  lookup(collection: string, key: string, context?: unknown): Promise<Lookup> {
+    try {
+      return this.#lookup(cacheKeyOf(collection, key), collection, key, context, 0);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #lookup(ck: string, collection: string, key: string, context: unknown, attempt: number): Promise<Lookup> {
+    const s = this.#store.find(collection, key);
+    if (s >= 0) {
+      this.#store.touch(s);
+      const now = this.#now();
+      const fresh = this.#store.freshUntil(s);
+      if (now < fresh) return Promise.resolve({ entry: this.#entryAt(s, collection, key), outcome: 'hit' });
+      if (now < fresh + (this.#store.negative(s) ? 0 : this.#staleMs(ck))) {
+        this.#flight(ck, collection, key, true, context).promise.catch(() => undefined);
+        const entry = this.#entryAt(s, collection, key);
+        return Promise.resolve({ entry, outcome: entry.failed ? 'error-stale' : 'stale' });
       }
-      // Cold, or past its stale window: load, and wait. Concurrent lookups join the same load.
-      const joined = this.#flights.get(ck);
-      const flight = joined ?? this.#flight(ck, collection, key, false, context);
-      try {
-        const entry = await flight.promise;
-        if (!flight.aborted || attempt >= 3) return { entry, outcome: joined ? 'coalesced' : 'miss' };
-      } catch (err) {
+    } else {
+      const miss = this.#misses.get(ck);
+      if (miss !== undefined && this.#now() < miss.freshUntil) return Promise.resolve({ entry: miss, outcome: 'hit' });
+    }
+    // Cold, or past its stale window: load, and wait. Concurrent lookups join the same load.
+    const joined = this.#flights.get(ck);
+    const flight = joined ?? this.#flight(ck, collection, key, false, context);
+    // A write or an invalidation landed while the load was in flight and replaced it: read again (up to 3 times).
+    const again = (): Promise<Lookup> => this.#lookup(ck, collection, key, context, attempt + 1);
+    return flight.promise.then(
+      (entry): Lookup | Promise<Lookup> => (!flight.aborted || attempt >= 3 ? { entry, outcome: joined ? 'coalesced' : 'miss' } : again()),
+      (err: unknown): Lookup | Promise<Lookup> => {
         // Past its stale-while-revalidate window but inside its stale-if-error one: the failed load serves it.
         if (!flight.aborted) {
           const e = this.peekAny(collection, key);
           if (e?.record !== undefined) return { entry: e, outcome: 'error-stale' };
         }
         if (!flight.aborted || attempt >= 3) throw err;
-      }
-      // A write or an invalidation landed while the load was in flight and replaced it: read again.
-    }
+        return again();
+      },
+    );
   }
 
   /** Whatever the tier holds for the key, fresh or stale, without loading: the last resort under overload. */
@@ -347,12 +358,27 @@ export class MemoryTier {
     const own = ownString(ck);
     const ownCollection = collection === DEFAULT_COLLECTION ? DEFAULT_COLLECTION : ownString(collection);
     const ownKey = collection === DEFAULT_COLLECTION ? own : ownString(key);
-    flight.promise = (async () => {
-      let record: ContentRecord | undefined;
-      try {
-        if (later) await new Promise((resolve) => setImmediate(resolve));
-        record = await this.#opts.load(ownCollection, ownKey, context, later);
-      } catch (err) {
+    // A promise chain rather than an async function, for the reason lookup() gives.
+    let loaded: Promise<ContentRecord | undefined>;
+    try {
+      loaded = later
+        ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#opts.load(ownCollection, ownKey, context, later))
+        : Promise.resolve(this.#opts.load(ownCollection, ownKey, context, later));
+    } catch (err) {
+      loaded = Promise.reject(err);
+    }
+    flight.promise = loaded.then(
+      (record) => {
+        if (flight.aborted) return record === undefined ? this.#missEntry(0) : this.#entryOf(record);
+        this.#flights.delete(own);
+        this.#forgetMiss(own);
+        // no-store: only the lookups waiting on this load get it; nothing is kept.
+        if (record !== undefined) return record.freshness?.noStore === true ? this.#entryOf(record) : this.#put(record, ownCollection, ownKey);
+        const s = this.#store.find(ownCollection, ownKey);
+        if (s >= 0) this.#remove(s, own);
+        return this.#rememberMiss(own);
+      },
+      (err: unknown) => {
         if (!flight.aborted) {
           this.#flights.delete(own);
           // The stale entry a refresh was for is now served as error-stale.
@@ -360,16 +386,8 @@ export class MemoryTier {
           if (s >= 0) this.#store.markFailed(s);
         }
         throw err;
-      }
-      if (flight.aborted) return record === undefined ? this.#missEntry(0) : this.#entryOf(record);
-      this.#flights.delete(own);
-      this.#forgetMiss(own);
-      // no-store: only the lookups waiting on this load get it; nothing is kept.
-      if (record !== undefined) return record.freshness?.noStore === true ? this.#entryOf(record) : this.#put(record, ownCollection, ownKey);
-      const s = this.#store.find(ownCollection, ownKey);
-      if (s >= 0) this.#remove(s, own);
-      return this.#rememberMiss(own);
-    })();
+      },
+    );
     this.#flights.set(own, flight);
     return flight;
   }
