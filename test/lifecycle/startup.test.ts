@@ -73,18 +73,23 @@ describe('start-up errors', () => {
     // The marker lives in the system's temp directory: this test gives each "host" one of its own.
     const host = mkdtempSync(join(dir, 'host-'));
     const advisory = /caps the listen backlog at \d+ \(net\.core\.somaxconn\).*said once per host/;
-    const first = await startServe(['--workers', '1', '--log-level', 'info'], { TMPDIR: host });
-    servers.push(first);
-    assert.match(first.output(), advisory);
-    await first.kill();
-    const second = await startServe(['--workers', '1', '--log-level', 'info'], { TMPDIR: host });
-    servers.push(second);
-    assert.match(second.output(), /floodgate is serving on/);
-    assert.doesNotMatch(second.output(), /somaxconn/);
+    // The log lines (pino, buffered) may reach the pipe after the "serving" line (a direct write): each server is
+    // stopped with SIGTERM and its whole output read once it has exited, which flushes the log ("stopped" last).
+    const run = async (tmp: string): Promise<string> => {
+      const s = await startServe(['--workers', '1', '--log-level', 'info'], { TMPDIR: tmp });
+      servers.push(s);
+      s.child.kill('SIGTERM');
+      await s.exited;
+      const out = s.output();
+      assert.match(out, /"msg":"stopped"/, out);
+      return out;
+    };
+    assert.match(await run(host), advisory);
+    const second = await run(host);
+    assert.match(second, /floodgate is serving on/);
+    assert.doesNotMatch(second, /somaxconn/);
     // Another host (another temp directory) is told again.
-    const other = await startServe(['--workers', '1', '--log-level', 'info'], { TMPDIR: mkdtempSync(join(dir, 'host-')) });
-    servers.push(other);
-    assert.match(other.output(), advisory);
+    assert.match(await run(mkdtempSync(join(dir, 'host-'))), advisory);
   });
 
   it('the start hint reads user 42 only when that user exists', async () => {
