@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
+import { STATUS_CODES, createServer as createHttpServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -106,15 +106,16 @@ export function createServerFor(limits: ServerLimits, tls: TlsMaterial | undefin
   return answerClientErrors(server);
 }
 
-/** A raw HTTP/1.1 answer with a JSON error body, closing the connection. */
-function rawAnswer(code: ErrorCode, reason: string, message?: string): string {
+/** A raw HTTP/1.1 answer with a JSON error body, closing the connection (the reason phrase is Node's own for the status). */
+function rawAnswer(code: ErrorCode, message?: string): string {
   const body = errorBody(code, message);
-  return `HTTP/1.1 ${ERRORS[code].status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
+  const status = ERRORS[code].status;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
 }
-const PLAIN_HTTP_ANSWER = rawAnswer('FG_ERR_BAD_REQUEST', 'Bad Request', 'This port speaks HTTPS: use https:// (plain HTTP was sent to a TLS port).');
-const BAD_HTTP_ANSWER = rawAnswer('FG_ERR_BAD_REQUEST', 'Bad Request', 'The request is not valid HTTP/1.1 (a malformed request line, a header with a control character, a bad Content-Length or chunk).');
-const HEADERS_TOO_LARGE_ANSWER = rawAnswer('FG_ERR_HEADERS_TOO_LARGE', 'Request Header Fields Too Large');
-const REQUEST_TIMEOUT_ANSWER = rawAnswer('FG_ERR_REQUEST_TIMEOUT', 'Request Timeout');
+const PLAIN_HTTP_ANSWER = rawAnswer('FG_ERR_BAD_REQUEST', 'This port speaks HTTPS: use https:// (plain HTTP was sent to a TLS port).');
+const BAD_HTTP_ANSWER = rawAnswer('FG_ERR_BAD_REQUEST', 'The request is not valid HTTP/1.1 (a malformed request line, a header with a control character, a bad Content-Length or chunk).');
+const HEADERS_TOO_LARGE_ANSWER = rawAnswer('FG_ERR_HEADERS_TOO_LARGE');
+const REQUEST_TIMEOUT_ANSWER = rawAnswer('FG_ERR_REQUEST_TIMEOUT');
 
 /**
  * Requests Node's parser rejects before the handler sees them are answered with the JSON error every other bad
@@ -134,7 +135,6 @@ export function answerClientErrors<S extends Server>(server: S): S {
   });
   return server;
 }
-
 
 function generateWithOpenssl(certFile: string, keyFile: string): boolean {
   const r = spawnSync('openssl', [
