@@ -189,10 +189,11 @@ export class MemoryTier {
     // Cold, or past its stale window: load, and wait. Concurrent lookups join the same load.
     const joined = this.#flights.get(ck);
     const flight = joined ?? this.#flight(ck, collection, key, false, context);
-    // A write or an invalidation landed while the load was in flight and replaced it: read again (up to 3 times).
-    const again = (): Promise<Lookup> => this.#lookup(ck, collection, key, context, attempt + 1);
+    // An aborted flight: a write or an invalidation landed while the load was in flight and replaced it, so read
+    // again (up to 3 times).
     return flight.promise.then(
-      (entry): Lookup | Promise<Lookup> => (!flight.aborted || attempt >= 3 ? { entry, outcome: joined ? 'coalesced' : 'miss' } : again()),
+      (entry): Lookup | Promise<Lookup> =>
+        !flight.aborted || attempt >= 3 ? { entry, outcome: joined ? 'coalesced' : 'miss' } : this.#lookup(ck, collection, key, context, attempt + 1),
       (err: unknown): Lookup | Promise<Lookup> => {
         // Past its stale-while-revalidate window but inside its stale-if-error one: the failed load serves it.
         if (!flight.aborted) {
@@ -200,7 +201,7 @@ export class MemoryTier {
           if (e?.record !== undefined) return { entry: e, outcome: 'error-stale' };
         }
         if (!flight.aborted || attempt >= 3) throw err;
-        return again();
+        return this.#lookup(ck, collection, key, context, attempt + 1);
       },
     );
   }
