@@ -27,6 +27,7 @@ import { PressureMonitor } from './http/pressure.ts';
 import { registerChangeFeedGauges, registerServerGauges } from './http/server-metrics.ts';
 import { createHandler, type Readiness } from './http/routes.ts';
 import { createServerFor, loadTls, prepareTls, type TlsFiles } from './http/tls.ts';
+import { fastPathOf } from './http/fast-path.ts';
 import { warmUp } from './http/warmup.ts';
 import { batchTimeoutMs, openStore, storeOptions } from './store/open.ts';
 import type { InvalidationBus } from './bus/bus.ts';
@@ -317,6 +318,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     const tlsFiles = opts.tls === undefined ? prepareTls(config, (msg) => logger.info(msg)) : (opts.tls ?? undefined);
     const server = createServerFor(config, tlsFiles && loadTls(tlsFiles), handler);
     const connections = trackConnections(server);
+    const fast = fastPathOf(server);
+    new client.Counter({ name: 'floodgate_fast_path_requests_total', help: 'Requests read and answered by the fast path (plain-HTTP GET/HEAD reads; 0 with --fast-path=false or TLS), summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.reset(); this.inc(fast?.requests ?? 0); } });
+    new client.Counter({ name: 'floodgate_fast_path_handovers_total', help: 'Connections the fast path handed to node:http (a write, another route, a request split across reads, anything it does not read itself), summed over workers.', registers: [metrics.registry], aggregator: 'sum', collect() { this.reset(); this.inc(fast?.handovers ?? 0); } });
     server.on('connection', (socket: Socket) => pressure.connected(socket, performance.now()));
     if (feed) registerChangeFeedGauges(metrics.registry, () => feed.behind());
     registerServerGauges(metrics.registry, { connections: () => connections.sockets.size, limits: memoryLimits(config), pool: store.pool && (() => store.pool?.() ?? { size: 0, busy: 0, waiting: 0 }) });

@@ -72,6 +72,7 @@ export const OPTIONS = {
   tlsSelfSigned: { flag: 'tls-self-signed', env: 'FLOODGATE_TLS_SELF_SIGNED', kind: 'bool', default: false, doc: 'Serve HTTPS with a certificate for localhost generated at start (local use only).' },
   workers: { flag: 'workers', env: 'FLOODGATE_WORKERS', kind: 'int', default: availableParallelism(), defaultDoc: 'the number of cores', min: 1, max: 256, doc: 'Worker processes.' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', kind: 'enum', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level of the JSON logs.' },
+  fastPath: { flag: 'fast-path', env: 'FLOODGATE_FAST_PATH', kind: 'bool', default: true, doc: 'Read plain-HTTP GET/HEAD reads with floodgate\'s own lean HTTP/1.1 reader; everything else goes through node:http, and all of it with --fast-path=false.' },
   logRequests: { flag: 'log-requests', env: 'FLOODGATE_LOG_REQUESTS', kind: 'bool', default: false, doc: 'Log every request (off the hot path by default).' },
 } as const satisfies Record<string, Spec>;
 

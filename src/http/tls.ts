@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { ERRORS, errorBody, type ErrorCode } from './errors.ts';
+import { installFastPath } from './fast-path.ts';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -81,8 +82,11 @@ export function loadTls(files: TlsFiles): TlsMaterial {
 
 export type ServerLimits = Pick<Config, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'maxHeaderSize'>;
 
+/** createServerFor's limits and whether plain HTTP reads go through the fast path (fast-path.ts). */
+export type ServerSetup = ServerLimits & Partial<Pick<Config, 'fastPath'>>;
+
 /** An HTTP or HTTPS server with the slow-client limits; timeouts are checked every second. */
-export function createServerFor(limits: ServerLimits, tls: TlsMaterial | undefined, handler: RequestListener): Server {
+export function createServerFor(limits: ServerSetup, tls: TlsMaterial | undefined, handler: RequestListener): Server {
   const opts: ServerOptions = {
     keepAliveTimeout: limits.keepAliveTimeout,
     headersTimeout: limits.headersTimeout,
@@ -94,7 +98,11 @@ export function createServerFor(limits: ServerLimits, tls: TlsMaterial | undefin
     // would otherwise live up to 30 s past its timeout.
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
   };
-  if (tls === undefined) return answerClientErrors(createHttpServer(opts, handler));
+  if (tls === undefined) {
+    const server = createHttpServer(opts, handler);
+    if (limits.fastPath === true) installFastPath(server, handler, limits, REQUEST_TIMEOUT_ANSWER);
+    return answerClientErrors(server);
+  }
   const server = createHttpsServer({ ...opts, cert: tls.cert, key: tls.key, ticketKeys: tls.ticketKeys, sessionTimeout: SESSION_TIMEOUT_S }, handler);
   // Plain HTTP sent to this port: OpenSSL recognises the request line (ERR_SSL_HTTP_REQUEST). Answer a plain
   // 400 that says so on the TCP socket under the TLS one, instead of closing with an empty reply.
