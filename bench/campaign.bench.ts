@@ -2,6 +2,7 @@
 // against a raw server on the same data, side by side in one run, each on a fresh process (cold memory tier):
 //   floodgate on SQLite                        the whole audience in the store
 //   floodgate on PostgreSQL + Redis            the whole audience in Redis
+//   the same, --fast-path=false                node:http reads every request (what the fast path is worth)
 //   floodgate on PostgreSQL + Redis, half      half of the audience only in PostgreSQL (a fresh Redis prefix,
 //                                              filled with the first half, for every run)
 //   floodgate on PostgreSQL + Redis, warmed    an empty Redis prefix; `floodgate warm --range 1-N` loads the
@@ -11,6 +12,7 @@
 // keep-alive connections, a 2 s timeout; then 1.5 × the audience in the same burst (26,250 calls/s), and that
 // rate again with 500 connections. Every recipient is a distinct key ({{seq}}). Printed per run: recipients
 // personalized, calls refused (503), timeouts, p99 of the answered calls, flood's verdict on itself, and for
+// server CPU µs per answered call (/proc utime + stime of its process tree, before/after the send), and for
 // floodgate the store point reads and Redis lookups during the send and floodgate_degraded_total by reason (/metrics).
 // The server is pinned to core 0 and flood to core 1; PostgreSQL and redis-server run unpinned.
 // Environment: CAMPAIGN_TARGETS / CAMPAIGN_SHAPES ('|'-separated substrings of the server / campaign names: run
@@ -24,7 +26,7 @@ import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { startRedisServer } from '../test/support/redis-server.ts';
 import { serve, sumMetric } from '../test/support/serve.ts';
-import { drive, freePort, pin, spawnPinned, stop, table, waitForHttp } from './load.ts';
+import { cpuSeconds, drive, freePort, pin, spawnPinned, stop, table, waitForHttp } from './load.ts';
 
 const QUICK = process.argv.includes('--quick') || process.env.CAMPAIGN_QUICK === '1';
 const RECIPIENTS = Number(process.env.CAMPAIGN_RECIPIENTS ?? (QUICK ? 7_000 : 70_000));
@@ -40,7 +42,7 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 interface Target {
   readonly name: string;
   readonly floodgate: boolean;
-  start(recipients: number, run: number): Promise<{ url: string; stop: () => Promise<unknown> }>;
+  start(recipients: number, run: number): Promise<{ url: string; pid: number | undefined; stop: () => Promise<unknown> }>;
 }
 
 interface CampaignDoc {
@@ -108,7 +110,7 @@ function floodgateTarget(name: string, args: (recipients: number, run: number) =
       const a = await args(recipients, run);
       const srv = await serve({ args: ['--log-level', 'warn', ...a], env: opts.warmed === true ? { FLOODGATE_ADMIN_TOKEN: ADMIN_TOKEN } : {}, wrap: ['bash', '-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pin(0)], readyTimeoutMs: 120_000 });
       if (opts.warmed === true) warm(srv.url, recipients);
-      return { url: srv.url, stop: () => srv.stop() };
+      return { url: srv.url, pid: srv.pid, stop: () => srv.stop() };
     },
   };
 }
@@ -151,6 +153,8 @@ try {
   const targets: Target[] = [
     floodgateTarget('floodgate, SQLite', async () => ['--data-dir', dataDir]),
     floodgateTarget('floodgate, PostgreSQL + Redis (all in Redis)', async () => [...pg, '--redis-url', redis.url, '--redis-prefix', fullPrefix]),
+    // the same server without the fast path (src/http/fast-path.ts): what the lean HTTP/1.1 reader is worth here
+    floodgateTarget('floodgate --fast-path=false, PostgreSQL + Redis (all in Redis)', async () => [...pg, '--redis-url', redis.url, '--redis-prefix', fullPrefix, '--fast-path=false']),
     // issue 11: the same campaign with the audience warmed first (floodgate warm: store -> Redis and memory)
     floodgateTarget('floodgate, PostgreSQL + Redis, warmed first', async (_recipients, run) => [...pg, '--redis-url', redis.url, '--redis-prefix', `fgc-warm-${run}:`], { warmed: true }),
     floodgateTarget('floodgate, PostgreSQL + Redis (half only in PostgreSQL)', async (recipients, run) => {
@@ -165,7 +169,7 @@ try {
         const child = spawnPinned(0, node, ['--disable-warning=ExperimentalWarning', 'bench/raw-server.ts', String(port), 'redis', redis.url, fullPrefix, 'on']);
         const url = `http://127.0.0.1:${port}`;
         await waitForHttp(url);
-        return { url, stop: () => stop(child) };
+        return { url, pid: child.pid, stop: () => stop(child) };
       },
     },
   ];
@@ -189,7 +193,10 @@ try {
       const s = await t.start(shape.recipients, run++);
       try {
         const before = t.floodgate ? await reads(s.url) : undefined;
+        const cpu0 = cpuSeconds(s.pid) ?? Number.NaN;
         const doc = await campaign(s.url, shape.recipients, shape.connections);
+        const calls = Object.values(doc.counts.statuses).reduce((a, b) => a + b, 0);
+        const cpuUs = (((cpuSeconds(s.pid) ?? Number.NaN) - cpu0) * 1e6) / Math.max(1, calls);
         const after = t.floodgate ? await reads(s.url) : undefined;
         const k = doc.campaign.counts;
         const total = k.personalized + k.partial + k.blank;
@@ -197,14 +204,14 @@ try {
         const row = {
           campaign: shape.label, server: t.name,
           personalized: `${((100 * k.personalized) / Math.max(1, total)).toFixed(2)} %`,
-          'refused (503)': doc.counts.statuses['503'] ?? 0, timeouts, 'p99 ms': doc.summary.latencyMs.p99,
+          'refused (503)': doc.counts.statuses['503'] ?? 0, timeouts, 'p99 ms': doc.summary.latencyMs.p99, 'CPU µs/call': cpuUs.toFixed(1),
           'flood verdict': doc.verdict.trustworthy ? 'trustworthy' : `generator-bound from ${doc.verdict.generatorBoundFrom ?? 0} s`,
           'caller breaker': doc.campaign.unhealthy.tripped ? 'TRIPPED' : 'no',
           'store reads': before && after ? after.store - before.store : '-',
           'Redis reads': before && after ? after.redis - before.redis : '-',
           degraded: t.floodgate ? await degraded(s.url) : '-',
         };
-        log(`    ${shape.label} · ${t.name}: ${row.personalized} personalized, ${row['refused (503)']} refused, ${timeouts} timeouts, p99 ${row['p99 ms'].toFixed(1)} ms, ${row['flood verdict']}; degraded: ${row.degraded}`);
+        log(`    ${shape.label} · ${t.name}: ${row.personalized} personalized, ${row['refused (503)']} refused, ${timeouts} timeouts, p99 ${row['p99 ms'].toFixed(1)} ms, CPU ${row['CPU µs/call']} µs a call, ${row['flood verdict']}; degraded: ${row.degraded}`);
         if (!doc.verdict.trustworthy) log(`      ${doc.verdict.text}`);
         rows.push(row);
       } finally {
