@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { parse } from '../../src/http/fast-path.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { insertSqliteRows } from '../support/raw-rows.ts';
+import { check } from '../hostile/property.ts';
 
 interface Answer {
   status: number;
@@ -191,7 +193,12 @@ describe('fast path', () => {
     const r = await exchange(port(fast), [bytes], n, { waitMs: undefined });
     assert.equal(r.answers.length, n);
     assert.ok(r.answers.every((a) => a.status === 200));
-    assert.ok(r.answers[999]?.headers.includes('Content-Length: 140') !== undefined);
+    // In order: answer i and answer i + 1000 are of the same id, neighbours are not.
+    const etag = (i: number): string | undefined => r.answers[i]?.headers.find((h) => h.startsWith('ETag: '));
+    for (const i of [0, 1, 500, 999, 1500]) {
+      assert.equal(etag(i), etag(i + 1000), `answer ${i} and ${i + 1000}`);
+      assert.notEqual(etag(i), etag(i + 1), `answer ${i} and ${i + 1}`);
+    }
   });
 
   it('a client that half-closes after its request gets the answer, then the connection ends', async () => {
@@ -232,5 +239,72 @@ describe('fast path', () => {
     assert.equal(await fastRequests(fast) - before, 2);
     assert.deepEqual(r.answers.map((a) => a.status), [500, 200], r.raw.toString('latin1'));
     assert.doesNotMatch(r.raw.toString('latin1'), /X-Injected/);
+  });
+});
+
+describe('fast path timeouts, as node:http keeps them', () => {
+  let fast: TestApp;
+  let node: TestApp;
+  before(async () => {
+    const args = ['--headers-timeout', '300ms', '--keep-alive-timeout', '400ms'];
+    [fast, node] = await Promise.all([startTestApp({ args }), startTestApp({ args: [...args, '--fast-path=false'] })]);
+  });
+  after(async () => {
+    await fast?.close();
+    await node?.close();
+  });
+
+  it('a connection that sends nothing gets the JSON 408 after the headers timeout, then is closed', async () => {
+    const [a, b] = await Promise.all([exchange(port(fast), [], 0, { waitMs: 3000 }), exchange(port(node), [], 0, { waitMs: 3000 })]);
+    assert.equal(b.closed, true, 'node:http closes it');
+    assert.equal(a.closed, true, 'the fast path closes it');
+    assert.deepEqual(a.answers, b.answers);
+    assert.equal(a.answers[0]?.status, 408);
+    assert.match(a.answers[0]?.body ?? '', /FG_ERR_REQUEST_TIMEOUT/);
+  });
+
+  it('an idle keep-alive connection is closed after the keep-alive timeout, without an answer', async () => {
+    const [a, b] = await Promise.all([exchange(port(fast), [GET('/data?user_id=1')], 0, { waitMs: 3000 }), exchange(port(node), [GET('/data?user_id=1')], 0, { waitMs: 3000 })]);
+    assert.equal(b.closed, true);
+    assert.equal(a.closed, true);
+    assert.deepEqual(a.answers.map((x) => x.status), [200]);
+    assert.ok(a.answers[0]?.headers.includes('Keep-Alive: timeout=0'), a.raw.toString('latin1'));
+    assert.deepEqual(a.answers, b.answers);
+  });
+});
+
+describe('fast path: generated requests', () => {
+  let fast: TestApp;
+  let node: TestApp;
+  before(async () => {
+    [fast, node] = await Promise.all([startTestApp(), startTestApp({ args: ['--fast-path=false'] })]);
+  });
+  after(async () => {
+    await fast?.close();
+    await node?.close();
+  });
+
+  it('any request line and headers get the same answer with and without the fast path', async (t) => {
+    const method = fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'get', 'POST', 'OPTIONS');
+    const text = fc.string({ unit: fc.constantFrom(...'az09%&=+-_.~/?# \t:;,"\x01\x7f\xe9\u00ff'.split('')), maxLength: 12 });
+    const target = fc.oneof(
+      text.map((v) => `/data?user_id=${v}`),
+      fc.integer({ min: 0, max: 1200 }).map((n) => `/data?user_id=${n}`),
+      fc.tuple(text, text).map(([c, k]) => `/v1/content/${c}/${k}`),
+      fc.constantFrom('/data', '/dataX', '/v1/content/default/5', '*', 'http://t/data?user_id=1', '/data?user_id=1#f'),
+    );
+    const version = fc.constantFrom('HTTP/1.1', 'HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'http/1.1', 'HTTP/1.1 ', 'HTTP/2.0');
+    const name = fc.constantFrom('Host', 'host', 'HOST', 'X-A', 'Connection', 'If-None-Match', 'Authorization', 'Content-Length', 'Accept', 'X A', 'X:A', '', ' Host', 'X\u00e9');
+    const value = fc.oneof(text, fc.constantFrom('close', 'keep-alive', 'Keep-Alive', 'upgrade', '0', 't', ' t ', '"x"'));
+    const headers = fc.array(fc.tuple(name, value), { maxLength: 5 });
+    const eol = fc.constantFrom('\r\n', '\r\n', '\r\n', '\n');
+    await check(t, fc.asyncProperty(method, target, version, fc.boolean(), headers, eol, async (m, path, v, host, hs, nl) => {
+      const lines = [`${m} ${path} ${v}`, ...(host ? ['Host: t'] : []), ...hs.map(([n, x]) => `${n}: ${x}`)];
+      const bytes = Buffer.from(`${lines.join(nl)}${nl}${nl}`, 'latin1');
+      const [a, b] = await Promise.all([exchange(port(fast), [bytes], 1, { waitMs: 400, head: m === 'HEAD' }), exchange(port(node), [bytes], 1, { waitMs: 400, head: m === 'HEAD' })]);
+      assert.deepEqual(a.answers, b.answers, JSON.stringify(bytes.toString('latin1')));
+    }), 0.2);
+    assert.ok((await fastRequests(fast)) > 0, 'some generated requests were read by the fast path');
+    assert.ok((await handovers(fast)) > 0, 'some were handed to node:http');
   });
 });
