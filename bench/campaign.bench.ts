@@ -11,9 +11,9 @@
 // The campaign: 70,000 recipients in one 10-second burst, 2–3 identical calls each (17,500 calls/s), up to 2,000
 // keep-alive connections, a 2 s timeout; then 1.5 × the audience in the same burst (26,250 calls/s), and that
 // rate again with 500 connections. Every recipient is a distinct key ({{seq}}). Printed per run: recipients
-// personalized, calls refused (503), timeouts, p99 of the answered calls, flood's verdict on itself, and for
-// server CPU µs per answered call (/proc utime + stime of its process tree, before/after the send), and for
-// floodgate the store point reads and Redis lookups during the send and floodgate_degraded_total by reason (/metrics).
+// personalized, calls refused (503), timeouts, p99 of the answered calls, server CPU µs per answered call (/proc
+// utime + stime of its process tree, before/after the send), flood's verdict on itself, and for floodgate the
+// store point reads and Redis lookups during the send and floodgate_degraded_total by reason (/metrics).
 // The server is pinned to core 0 and flood to core 1; PostgreSQL and redis-server run unpinned.
 // Environment: CAMPAIGN_TARGETS / CAMPAIGN_SHAPES ('|'-separated substrings of the server / campaign names: run
 // only those, e.g. CAMPAIGN_TARGETS='all in Redis' CAMPAIGN_SHAPES='70,000'), CAMPAIGN_ROUNDS (1: repeat each shape,

@@ -36,6 +36,8 @@ const UNUSUAL = /[^\t\r\n\x20-\x7e]/;
 /** Request headers Node keeps once (the first) when a request repeats them; see IncomingMessage#headers. */
 const FIRST_WINS = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent']);
 
+const NO_HEADERS: readonly string[] = [];
+
 let cachedDate: string | undefined;
 function httpDate(): string {
   if (cachedDate === undefined) {
@@ -133,42 +135,47 @@ export class FastResponse {
 
   writeHead(status: number, headers?: readonly (string | number)[] | Record<string, string | number | undefined>): this {
     if (this.headersSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
-    const given: string[] = [];
+    // The flat array the read path passes is used as it is; an object (the JSON answers) is flattened once.
+    let given: readonly (string | number | undefined)[] = NO_HEADERS;
     if (Array.isArray(headers)) {
       if (headers.length % 2 !== 0) throw new TypeError('writeHead: the header array must hold name, value pairs');
-      for (let i = 0; i < headers.length; i += 2) given.push(String(headers[i]), headers[i + 1] as string);
+      given = headers;
     } else if (headers !== undefined) {
-      for (const name of Object.keys(headers)) given.push(name, (headers as Record<string, string>)[name] as string);
+      const flat: (string | number | undefined)[] = [];
+      for (const name of Object.keys(headers)) flat.push(name, (headers as Record<string, string | number | undefined>)[name]);
+      given = flat;
     }
     let lines = '';
-    const add = (name: string, value: string | number | undefined): void => {
-      validateHeaderName(name);
-      validateHeaderValue(name, value as string);
-      const v = typeof value === 'string' ? value : String(value);
-      if (name.length === 14 && name.toLowerCase() === 'content-length') this.#lengthGiven = true;
-      else if (name.length === 10 && name.toLowerCase() === 'connection') {
-        // The server writes Connection itself; "close" from the handler ends the connection after this answer.
-        if (v.toLowerCase() === 'close') this.shouldKeepAlive = false;
-        return;
-      }
-      lines += `${name}: ${v}\r\n`;
-    };
     const set = this.#set;
     if (set !== undefined) {
       // setHeader's headers first, unless writeHead names them too (node:http's order and precedence).
       for (const [name, value] of set) {
         const lower = name.toLowerCase();
         let overridden = false;
-        for (let i = 0; i < given.length; i += 2) if ((given[i] as string).toLowerCase() === lower) overridden = true;
-        if (!overridden) add(name, value);
+        for (let i = 0; i < given.length; i += 2) if (String(given[i]).toLowerCase() === lower) overridden = true;
+        if (!overridden) lines += this.#line(name, value);
       }
     }
-    for (let i = 0; i < given.length; i += 2) add(given[i] as string, given[i + 1]);
+    for (let i = 0; i < given.length; i += 2) lines += this.#line(String(given[i]), given[i + 1]);
     this.#lines = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${lines}`;
     this.#bodyless = this.req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     this.statusCode = status;
     this.headersSent = true;
     return this;
+  }
+
+  /** One header line, validated as node:http validates it; Content-Length is noted, Connection is the server's ('' for it). */
+  #line(name: string, value: string | number | undefined): string {
+    validateHeaderName(name);
+    validateHeaderValue(name, value as string);
+    const v = typeof value === 'string' ? value : String(value);
+    if (name.length === 14 && name.toLowerCase() === 'content-length') this.#lengthGiven = true;
+    else if (name.length === 10 && name.toLowerCase() === 'connection') {
+      // The server writes Connection itself; "close" from the handler ends the connection after this answer.
+      if (v.toLowerCase() === 'close') this.shouldKeepAlive = false;
+      return '';
+    }
+    return `${name}: ${v}\r\n`;
   }
 
   end(body?: string | Buffer): this {
@@ -222,16 +229,16 @@ class Conn {
     this.#path.conns.delete(this);
   };
 
+  /** Every socket listener of this connection: added by the constructor, taken off by the hand-over. */
+  readonly #listeners: readonly [string, (chunk: Buffer) => void][] = [
+    ['data', this.#onData], ['end', this.#onEnd], ['timeout', this.#onTimeout], ['error', this.#onError], ['drain', this.#onDrain], ['close', this.#onClose],
+  ];
+
   constructor(socket: Socket, path: FastPath) {
     this.socket = socket;
     this.#path = path;
     this.keepAliveHeader = path.keepAliveHeader;
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('timeout', this.#onTimeout);
-    socket.on('error', this.#onError);
-    socket.on('drain', this.#onDrain);
-    socket.on('close', this.#onClose);
+    for (const [event, fn] of this.#listeners) socket.on(event, fn);
     socket.setTimeout(path.limits.headersTimeout);
   }
 
@@ -325,12 +332,7 @@ class Conn {
   /** node:http takes the connection from here, with the bytes not yet parsed. */
   #handOver(bytes: Buffer): void {
     const socket = this.socket;
-    socket.off('data', this.#onData);
-    socket.off('end', this.#onEnd);
-    socket.off('timeout', this.#onTimeout);
-    socket.off('error', this.#onError);
-    socket.off('drain', this.#onDrain);
-    socket.off('close', this.#onClose);
+    for (const [event, fn] of this.#listeners) socket.off(event, fn);
     socket.setTimeout(0);
     this.#gone = true;
     this.#pending = undefined;

@@ -33,8 +33,7 @@ function parseAll(buf: Buffer): Answer[] {
     const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(lines[0] ?? '')?.[1]);
     const headers = lines.slice(1).filter((l) => !/^date:/i.test(l)).sort();
     const length = Number(/^content-length: *(\d+)$/im.exec(lines.join('\n'))?.[1] ?? 0);
-    const head = /^HTTP/.test(lines[0] ?? '') && lines.some((l) => /^x-head-request/i.test(l));
-    const bodyLength = status === 304 || head ? 0 : length;
+    const bodyLength = status === 304 ? 0 : length;
     if (end + 4 + bodyLength > buf.length) return out;
     out.push({ status, headers, body: buf.subarray(end + 4, end + 4 + bodyLength).toString('utf8') });
     at = end + 4 + bodyLength;
