@@ -14,9 +14,13 @@
 //   raw-server.ts PORT refuse                     every request answered 503 with a small JSON body and Retry-After:
 //                                                 the cheapest refusal, the ceiling of answering by refusing
 //                                                 (bench:spike overload)
+//   raw-server.ts PORT refuse-net                 the floor of refusing: a node:net server that writes one canned
+//                                                 503 for every chunk it reads, no HTTP parsing at all (one request
+//                                                 per chunk, as a keep-alive caller without pipelining sends them)
 // Every mode answers GET /data?user_id=ID from collection "default", 200 with the body, 404 when absent.
 // RAW_LISTEN_SOCKETS=N listens on N SO_REUSEPORT sockets as floodgate serve --listen-sockets does (src/http/listen.ts).
 import { createServer, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { DatabaseSync } from 'node:sqlite';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -121,7 +125,7 @@ if (/^\d+$/.test(mode)) {
       (err: unknown) => failed(res, err),
     );
   };
-} else if (mode === 'refuse') {
+} else if (mode === 'refuse' || mode === 'refuse-net') {
   const body = Buffer.from('{"error":{"code":"FG_ERR_OVERLOADED","message":"The server is overloaded; retry later."}}');
   const headers = ['Content-Type', 'application/json', 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'Retry-After', '1'];
   lookup = (_id, res) => {
@@ -132,11 +136,20 @@ if (/^\d+$/.test(mode)) {
   throw new Error(`raw-server.ts: unknown mode '${mode}'`);
 }
 
-const server = createServer((req, res) => {
+const server = mode === 'refuse-net' ? refuseNet() : createServer((req, res) => {
   const id = idOf(req.url ?? '');
   if (id === undefined) answer(res, undefined);
   else lookup(id, res);
 });
+
+function refuseNet(): NetServer {
+  const body = '{"error":{"code":"FG_ERR_OVERLOADED","message":"The server is overloaded; retry later."}}';
+  const canned = Buffer.from(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: keep-alive\r\n\r\n${body}`);
+  return createNetServer({ noDelay: true }, (socket) => {
+    socket.on('data', () => socket.write(canned));
+    socket.on('error', () => socket.destroy());
+  });
+}
 const sockets = Number(process.env.RAW_LISTEN_SOCKETS ?? 1);
 if (sockets > 1) {
   await listenMany(server, { port, host: '127.0.0.1', backlog: 65_535, sockets });

@@ -11,7 +11,10 @@
 //          (a) 2 × capacity for 30 s: timeouts, answers over the deadline, refusals;
 //          (b) 2 × capacity for 60 s, then 10 s at 30 %: the error share of that minute as Braze counts it (its
 //              breaker trips over 90 %), and the answered p99 once the overload stops; once more with a fallback
-//              body configured (every answer should be a 200).
+//              body configured (every answer should be a 200);
+//          anchors at the same 2 × capacity for 30 s: floodgate refusing every miss, and the floor of refusing (a
+//              node:net server writing one canned 503 a read): whether any server could answer it in time by
+//              refusing (SPIKE_ANCHORS=0 skips them).
 // The server is pinned to core 0 and the load generator to core 1; children get the hard open-files limit.
 // The 1,000,000-key store is built once under .bench/ and reused.
 import { spawn } from 'node:child_process';
@@ -383,10 +386,20 @@ if (SECTIONS.includes('overload')) {
       say(`overload: the cheapest refusal under the same cap (raw node:http, constant 503, ${rawSockets} listening sockets, same ramp): ${refusalCeiling} answers/s, ` +
         `${(refusalCeiling / (2 * capacity)).toFixed(2)} × the ${2 * capacity}/s that (a) and (b) offer; flood bound ${refuseDoc.verdict.boundSeconds}/${refuseDoc.verdict.totalSeconds} s`);
       const ceilingRow = { run: `ceiling: raw node:http, constant 503 (best second ${refusalCeiling}/s = ${(refusalCeiling / (2 * capacity)).toFixed(2)} × offered)`, 'offered/s': `ramp 0-${ramp}`, sent: refuseDoc.counts.sent, timeouts: tally(refuseDoc, 0, 20).timeouts };
-      const over = async (name: string, seconds: number, extra: string[]): Promise<void> => {
-        srv = await capped(extra);
+      // floodgate's own refusal under the same cap: every miss answered 503 at once (--max-rss 1 puts the memory
+      // watermark under any process). Answering 2 × capacity within the deadline needs a refusal to cost under
+      // half a miss: this row says whether floodgate's does.
+      const fgRefuser = await capped(['--max-rss', '1']);
+      const fgRefuseDoc = await flood(`${fgRefuser.url}${target}`, ['--stage', `20s:0-${ramp}`, ...floodArgs]);
+      await stop(fgRefuser.child);
+      const fgRefusalCeiling = Math.max(...perSecond(fgRefuseDoc, '503'));
+      say(`overload: floodgate refusing every miss under the same cap (--max-rss 1, same ramp): ${fgRefusalCeiling} answers/s, ${(fgRefusalCeiling / (2 * capacity)).toFixed(2)} × offered; flood bound ${fgRefuseDoc.verdict.boundSeconds}/${fgRefuseDoc.verdict.totalSeconds} s`);
+      const fgCeilingRow = { run: `ceiling: floodgate refusing every miss (best second ${fgRefusalCeiling}/s = ${(fgRefusalCeiling / (2 * capacity)).toFixed(2)} × offered)`, 'offered/s': `ramp 0-${ramp}`, sent: fgRefuseDoc.counts.sent, timeouts: tally(fgRefuseDoc, 0, 20).timeouts };
+      // `start` is floodgate with extra arguments, or (a function) an anchor server without /metrics
+      const over = async (name: string, seconds: number, start: string[] | (() => Promise<Srv>)): Promise<void> => {
+        srv = Array.isArray(start) ? await capped(start) : await start();
         const doc = await flood(`${srv.url}${target}`, ['--stage', `${seconds}s:${2 * capacity}`, '--stage', `10s:${Math.round(0.3 * capacity)}`, ...floodArgs]);
-        const degraded = await metricSum(srv.url, 'floodgate_degraded_total');
+        const degraded = Array.isArray(start) ? await metricSum(srv.url, 'floodgate_degraded_total') : '-';
         await stop(srv.child);
         const t = tally(doc, 0, seconds);
         const l = latency(doc, 0, seconds);
@@ -420,7 +433,15 @@ if (SECTIONS.includes('overload')) {
       await over('(a) 2 × capacity, 30 s', 30, []);
       await over('(b) 2 × capacity, 60 s', 60, []);
       await over('(b) 2 × capacity, 60 s, fallback body', 60, ['--collections', fallbackFile]);
-      rows.push(ceilingRow); // last: the table takes its columns from the first row
+      // The anchors, at the same 2 × capacity for 30 s under the same cap: can anything answer it in time by
+      // refusing? floodgate refusing every miss, and the floor of refusing (a node:net server writing one canned
+      // 503 a read, no HTTP parsing). Answering 2 × capacity in time needs a refusal to cost under half a miss;
+      // keeping Braze's breaker closed needs more than 10 % of it answered with content on top.
+      if (process.env.SPIKE_ANCHORS !== '0') {
+        await over('anchor: floodgate refusing every miss (--max-rss 1), 30 s', 30, ['--max-rss', '1']);
+        await over('anchor: the floor, raw node:net canned 503, 30 s', 30, () => startRaw(['refuse-net'], group, { RAW_LISTEN_SOCKETS: rawSockets }));
+      }
+      rows.push(ceilingRow, fgCeilingRow); // last: the table takes its columns from the first row
     } finally {
       // The last server may still be exiting (its pid stays in the group until it is reaped): try for 5 s, then
       // say so, rather than leave a floodgate-spike-<pid> group behind in silence.

@@ -21,12 +21,11 @@
 // that arrived in the last instant before the close.
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { createServer as createNetServer, Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 
 export const REUSE_PORT_SUPPORTED = process.platform === 'linux';
 
-const extras = new WeakMap<Server, NetServer[]>();
+const extras = new WeakMap<NetServer, NetServer[]>();
 
 export interface ListenOptions {
   port: number;
@@ -56,7 +55,7 @@ function readLimits(): string {
 }
 
 /** Listens on `opts.port` with `opts.sockets` sockets (see socketsFor); resolves with the port (the concrete one when 0 was asked). */
-export async function listenMany(server: Server, opts: ListenOptions): Promise<number> {
+export async function listenMany(server: NetServer, opts: ListenOptions): Promise<number> {
   const n = socketsFor(opts.sockets);
   // A port another process listens on with SO_REUSEPORT would be shared with it without an error: probe it
   // without the option first. A cluster worker skips this (its siblings hold the port; the primary probed it).
@@ -87,13 +86,13 @@ export async function checkPort(host: string, port: number): Promise<void> {
 }
 
 /** Stops accepting on every socket of the server (net.Server#close: open connections stay). */
-export function stopAccepting(server: Server): void {
+export function stopAccepting(server: NetServer): void {
   if (server.listening) NetServer.prototype.close.call(server);
   for (const s of extras.get(server) ?? []) if (s.listening) s.close();
 }
 
 /** The number of sockets the server listens on (for tests). */
-export function listeningSockets(server: Server): number {
+export function listeningSockets(server: NetServer): number {
   return (server.listening ? 1 : 0) + (extras.get(server) ?? []).filter((s) => s.listening).length;
 }
 
