@@ -56,6 +56,9 @@ function failed(res: ServerResponse, err: unknown): void {
   res.end(String((err as Error).message));
 }
 
+/** The refusal modes' body (refuse: through node:http; refuse-net: in one canned write). */
+const REFUSAL = Buffer.from('{"error":{"code":"FG_ERR_OVERLOADED","message":"The server is overloaded; retry later."}}');
+
 let lookup: (id: string, res: ServerResponse) => void;
 if (/^\d+$/.test(mode)) {
   const bodies = new Map<string, Buffer>();
@@ -125,14 +128,13 @@ if (/^\d+$/.test(mode)) {
       (err: unknown) => failed(res, err),
     );
   };
-} else if (mode === 'refuse' || mode === 'refuse-net') {
-  const body = Buffer.from('{"error":{"code":"FG_ERR_OVERLOADED","message":"The server is overloaded; retry later."}}');
-  const headers = ['Content-Type', 'application/json', 'Content-Length', String(body.length), 'Cache-Control', 'no-store', 'Retry-After', '1'];
+} else if (mode === 'refuse') {
+  const headers = ['Content-Type', 'application/json', 'Content-Length', String(REFUSAL.length), 'Cache-Control', 'no-store', 'Retry-After', '1'];
   lookup = (_id, res) => {
     res.writeHead(503, headers);
-    res.end(body);
+    res.end(REFUSAL);
   };
-} else {
+} else if (mode !== 'refuse-net') {
   throw new Error(`raw-server.ts: unknown mode '${mode}'`);
 }
 
@@ -143,8 +145,7 @@ const server = mode === 'refuse-net' ? refuseNet() : createServer((req, res) => 
 });
 
 function refuseNet(): NetServer {
-  const body = '{"error":{"code":"FG_ERR_OVERLOADED","message":"The server is overloaded; retry later."}}';
-  const canned = Buffer.from(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: keep-alive\r\n\r\n${body}`);
+  const canned = Buffer.concat([Buffer.from(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${REFUSAL.length}\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: keep-alive\r\n\r\n`), REFUSAL]);
   return createNetServer({ noDelay: true }, (socket) => {
     socket.on('data', () => socket.write(canned));
     socket.on('error', () => socket.destroy());

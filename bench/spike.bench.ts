@@ -379,22 +379,21 @@ if (SECTIONS.includes('overload')) {
       // tops out under 2 × capacity, no server can answer (a)'s every call in time by refusing the excess alone.
       const socketsArg = overloadArgs.indexOf('--listen-sockets');
       const rawSockets = socketsArg === -1 ? '2048' : (overloadArgs[socketsArg + 1] ?? '1');
-      const refuser = await startRaw(['refuse'], group, { RAW_LISTEN_SOCKETS: rawSockets });
-      const refuseDoc = await flood(`${refuser.url}${target}`, ['--stage', `20s:0-${ramp}`, ...floodArgs]);
-      await stop(refuser.child);
-      const refusalCeiling = Math.max(...perSecond(refuseDoc, '503'));
-      say(`overload: the cheapest refusal under the same cap (raw node:http, constant 503, ${rawSockets} listening sockets, same ramp): ${refusalCeiling} answers/s, ` +
-        `${(refusalCeiling / (2 * capacity)).toFixed(2)} × the ${2 * capacity}/s that (a) and (b) offer; flood bound ${refuseDoc.verdict.boundSeconds}/${refuseDoc.verdict.totalSeconds} s`);
-      const ceilingRow = { run: `ceiling: raw node:http, constant 503 (best second ${refusalCeiling}/s = ${(refusalCeiling / (2 * capacity)).toFixed(2)} × offered)`, 'offered/s': `ramp 0-${ramp}`, sent: refuseDoc.counts.sent, timeouts: tally(refuseDoc, 0, 20).timeouts };
+      /** The best second of 503s a server under the same cap gives on the same ramp: the row of that ceiling. */
+      const ceiling = async (name: string, how: string, start: () => Promise<Srv>): Promise<Record<string, string | number>> => {
+        const s = await start();
+        const doc = await flood(`${s.url}${target}`, ['--stage', `20s:0-${ramp}`, ...floodArgs]);
+        await stop(s.child);
+        const best = Math.max(...perSecond(doc, '503'));
+        const share = (best / (2 * capacity)).toFixed(2);
+        say(`overload: ${name} under the same cap (${how}, same ramp): ${best} answers/s, ${share} × the ${2 * capacity}/s that (a) and (b) offer; flood bound ${doc.verdict.boundSeconds}/${doc.verdict.totalSeconds} s`);
+        return { run: `ceiling: ${name} (best second ${best}/s = ${share} × offered)`, 'offered/s': `ramp 0-${ramp}`, sent: doc.counts.sent, timeouts: tally(doc, 0, 20).timeouts };
+      };
+      const ceilingRow = await ceiling('raw node:http, constant 503', `${rawSockets} listening sockets`, () => startRaw(['refuse'], group, { RAW_LISTEN_SOCKETS: rawSockets }));
       // floodgate's own refusal under the same cap: every miss answered 503 at once (--max-rss 1 puts the memory
       // watermark under any process). Answering 2 × capacity within the deadline needs a refusal to cost under
       // half a miss: this row says whether floodgate's does.
-      const fgRefuser = await capped(['--max-rss', '1']);
-      const fgRefuseDoc = await flood(`${fgRefuser.url}${target}`, ['--stage', `20s:0-${ramp}`, ...floodArgs]);
-      await stop(fgRefuser.child);
-      const fgRefusalCeiling = Math.max(...perSecond(fgRefuseDoc, '503'));
-      say(`overload: floodgate refusing every miss under the same cap (--max-rss 1, same ramp): ${fgRefusalCeiling} answers/s, ${(fgRefusalCeiling / (2 * capacity)).toFixed(2)} × offered; flood bound ${fgRefuseDoc.verdict.boundSeconds}/${fgRefuseDoc.verdict.totalSeconds} s`);
-      const fgCeilingRow = { run: `ceiling: floodgate refusing every miss (best second ${fgRefusalCeiling}/s = ${(fgRefusalCeiling / (2 * capacity)).toFixed(2)} × offered)`, 'offered/s': `ramp 0-${ramp}`, sent: fgRefuseDoc.counts.sent, timeouts: tally(fgRefuseDoc, 0, 20).timeouts };
+      const fgCeilingRow = await ceiling('floodgate refusing every miss', '--max-rss 1', () => capped(['--max-rss', '1']));
       // `start` is floodgate with extra arguments, or (a function) an anchor server without /metrics
       const over = async (name: string, seconds: number, start: string[] | (() => Promise<Srv>)): Promise<void> => {
         srv = Array.isArray(start) ? await capped(start) : await start();
