@@ -192,12 +192,100 @@ export class FastResponse {
       head += `Date: ${httpDate()}\r\nConnection: close\r\n\r\n`;
     }
     this._header = head;
-    this.#conn.answered(this, head, data, bodyBytes);
+    const out = Buffer.allocUnsafe(head.length + bodyBytes);
+    out.write(head, 0, 'latin1');
+    if (typeof data === 'string') out.write(data, head.length, 'utf8');
+    else if (data !== undefined) data.copy(out, head.length);
+    this.#conn.answered(this, out);
+    return this;
+  }
+
+  /**
+   * Writes a prebuilt answer whole: the same bytes for every request it answers within a second (see Prebuilt).
+   * Headers set with setHeader before it are kept, through writeHead and end.
+   */
+  endPrebuilt(answer: Prebuilt): this {
+    if (this.writableEnded) return this;
+    if (this.headersSent || this.#set !== undefined) {
+      if (!this.headersSent) this.writeHead(answer.status, answer.headers);
+      return this.end(answer.body);
+    }
+    const keepAlive = this.shouldKeepAlive && this.#conn.keepAlive();
+    this.shouldKeepAlive = keepAlive;
+    this.statusCode = answer.status;
+    this.headersSent = true;
+    this.writableEnded = true;
+    this._header = answer.head;
+    this.#conn.answered(this, answer.bytes(this.#conn.keepAliveHeader, keepAlive, this.req.method === 'HEAD'));
     return this;
   }
 
   destroy(): void {
     this.#conn.socket.destroy();
+  }
+}
+
+/**
+ * An answer built once: a status, headers validated once, a body. On the fast path it is written as one buffer,
+ * the same bytes for every request it answers within a second (rebuilt when the Date changes), so answering it
+ * costs a lookup and a socket write: what a refusal under overload must cost (docs/design-notes.md, "What a
+ * refusal must cost"). node:http's responses get writeHead and end (sendPrebuilt in respond.ts).
+ */
+export class Prebuilt {
+  readonly status: number;
+  /** The headers as a flat array (Content-Length included), for node:http. */
+  readonly headers: string[];
+  readonly body: Buffer;
+  /** The status line and header lines, without Date and Connection (FastResponse#_header of its answers). */
+  readonly head: string;
+  readonly #bodyless: boolean;
+  #date = '';
+  #keepAliveHeader = '';
+  /** This second's bytes: [keep-alive, keep-alive HEAD, close, close HEAD]. */
+  #bytes: (Buffer | undefined)[] = [];
+
+  constructor(status: number, headers: readonly string[], body: Buffer) {
+    if (headers.length % 2 !== 0) throw new TypeError('Prebuilt: the header array must hold name, value pairs');
+    let lines = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    let lengthGiven = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+      const lower = name.toLowerCase();
+      if (lower === 'connection' || lower === 'date') throw new TypeError(`Prebuilt: ${name} is the server's to write`);
+      if (lower === 'content-length') lengthGiven = true;
+      lines += `${name}: ${value}\r\n`;
+    }
+    this.#bodyless = status === 204 || status === 304 || status < 200;
+    const all = [...headers];
+    if (!lengthGiven && !this.#bodyless) {
+      all.push('Content-Length', String(body.length));
+      lines += `Content-Length: ${body.length}\r\n`;
+    }
+    this.status = status;
+    this.headers = all;
+    this.body = body;
+    this.head = lines;
+  }
+
+  /** The whole answer for a connection kept alive or not, to a HEAD or not. */
+  bytes(keepAliveHeader: string, keepAlive: boolean, head: boolean): Buffer {
+    const date = httpDate();
+    if (date !== this.#date || keepAliveHeader !== this.#keepAliveHeader) {
+      this.#date = date;
+      this.#keepAliveHeader = keepAliveHeader;
+      this.#bytes = [];
+    }
+    const i = (keepAlive ? 0 : 2) + (head ? 1 : 0);
+    let out = this.#bytes[i];
+    if (out === undefined) {
+      const text = `${this.head}Date: ${date}\r\n${keepAlive ? `Connection: keep-alive\r\n${keepAliveHeader}` : 'Connection: close\r\n'}\r\n`;
+      out = head || this.#bodyless ? Buffer.from(text, 'latin1') : Buffer.concat([Buffer.from(text, 'latin1'), this.body]);
+      this.#bytes[i] = out;
+    }
+    return out;
   }
 }
 
@@ -299,14 +387,10 @@ class Conn {
   }
 
   /** An answer is complete: one write, then the next request (or the end of the connection). */
-  answered(res: FastResponse, head: string, body: string | Buffer | undefined, bodyBytes: number): void {
+  answered(res: FastResponse, out: Buffer): void {
     if (res !== this.#current) return;
     const socket = this.socket;
     if (!socket.destroyed) {
-      const out = Buffer.allocUnsafe(head.length + bodyBytes);
-      out.write(head, 0, 'latin1');
-      if (typeof body === 'string') out.write(body, head.length, 'utf8');
-      else if (body !== undefined) body.copy(out, head.length);
       if (res.shouldKeepAlive) {
         socket.write(out);
         if (this.#served++ === 0) socket.setTimeout(this.#path.limits.keepAliveTimeout);

@@ -2,6 +2,7 @@
 // read.ts, degrade.ts, writes.ts). Content itself is written by read.ts, straight from the cached record.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody, type HttpError } from './errors.ts';
+import { FastResponse, type Prebuilt } from './fast-path.ts';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -19,6 +20,16 @@ export function sendError(res: ServerResponse, error: HttpError): void {
   const text = errorBody(error.code, error.message);
   res.writeHead(error.status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...error.headers, ...closeIfBodyUnread(res.req) });
   res.end(text);
+}
+
+/** Writes an answer built once (a refusal): on the fast path as one buffer, else through writeHead and end. */
+export function sendPrebuilt(req: IncomingMessage, res: ServerResponse, answer: Prebuilt): void {
+  if (res instanceof FastResponse) {
+    res.endPrebuilt(answer);
+    return;
+  }
+  res.writeHead(answer.status, answer.headers);
+  res.end(req.method === 'HEAD' ? undefined : answer.body);
 }
 
 const CLOSE = { Connection: 'close' } as const;

@@ -241,6 +241,46 @@ describe('fast path', () => {
   });
 });
 
+describe('fast path: prebuilt refusals', () => {
+  // --max-rss 1 puts every process over its memory watermark: every miss is refused with the prebuilt 503.
+  let fast: TestApp;
+  let node: TestApp;
+  before(async () => {
+    const args = ['--max-rss', '1'];
+    [fast, node] = await Promise.all([startTestApp({ args }), startTestApp({ args: [...args, '--fast-path=false'] })]);
+  });
+  after(async () => {
+    await fast?.close();
+    await node?.close();
+  });
+
+  it('a refused miss gets the bytes node:http writes: GET, HEAD, Connection: close, pipelined, across a second', async () => {
+    const [a, b] = await Promise.all([fast, node].map((app) => exchange(port(app), [GET('/data?user_id=31') + GET('/v1/content/default/32')], 2)));
+    assert.deepEqual(a?.answers, b?.answers);
+    assert.deepEqual(a?.answers.map((x) => x.status), [503, 503], a?.raw.toString('latin1'));
+    assert.ok(a?.answers[0]?.headers.includes('X-Degraded-Reason: memory'));
+    assert.match(a?.answers[0]?.body ?? '', /"FG_ERR_OVERLOADED"/);
+    const head = await Promise.all([fast, node].map((app) => exchange(port(app), [`HEAD /data?user_id=33 HTTP/1.1\r\nHost: t\r\n\r\n`], 1, { head: true })));
+    assert.deepEqual(head[0]?.answers, head[1]?.answers);
+    assert.doesNotMatch(head[0]?.raw.toString('latin1') ?? '', /FG_ERR/, 'a HEAD refusal has no body');
+    const close = await Promise.all([fast, node].map((app) => exchange(port(app), [GET('/data?user_id=34', 'Connection: close\r\n')], 1, { waitMs: 1500 })));
+    assert.deepEqual(close[0]?.answers, close[1]?.answers);
+    assert.equal(close[0]?.closed, true, 'the fast path ends the connection after a Connection: close refusal');
+    assert.ok(close[0]?.answers[0]?.headers.includes('Connection: close'));
+    // The bytes are rebuilt when the Date changes: two refusals a second apart carry their own Date.
+    const dates: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await exchange(port(fast), [GET('/data?user_id=35')], 1);
+      dates.push(/\r\nDate: ([^\r]+)/.exec(r.raw.toString('latin1'))?.[1] ?? '');
+      const expected = new Date().toUTCString();
+      assert.ok(Math.abs(Date.parse(dates[i] as string) - Date.parse(expected)) <= 1000, `${dates[i]} vs ${expected}`);
+      if (i === 0) await new Promise((r) => setTimeout(r, 1100));
+    }
+    assert.notEqual(dates[0], dates[1]);
+    assert.equal(await counter(fast, 'floodgate_fast_path_handovers_total'), 0);
+  });
+});
+
 describe('fast path timeouts, as node:http keeps them', () => {
   let fast: TestApp;
   let node: TestApp;
