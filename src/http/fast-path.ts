@@ -48,6 +48,11 @@ function httpDate(): string {
   return cachedDate;
 }
 
+/** The header lines the server writes last, and the blank line that ends the head: Date, Connection, Keep-Alive. */
+function closingLines(date: string, keepAlive: boolean, keepAliveHeader: string): string {
+  return keepAlive ? `Date: ${date}\r\nConnection: keep-alive\r\n${keepAliveHeader}\r\n` : `Date: ${date}\r\nConnection: close\r\n\r\n`;
+}
+
 /** The request as the handler sees it: the fields of IncomingMessage that floodgate's read path reads. */
 export class FastRequest {
   readonly method: string;
@@ -186,11 +191,8 @@ export class FastResponse {
     const bodyBytes = data === undefined ? 0 : typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     let head = this.#lines;
     if (!this.#lengthGiven && !this.#bodyless) head += `Content-Length: ${bodyBytes}\r\n`;
-    if (this.shouldKeepAlive && this.#conn.keepAlive()) head += `Date: ${httpDate()}\r\nConnection: keep-alive\r\n${this.#conn.keepAliveHeader}\r\n`;
-    else {
-      this.shouldKeepAlive = false;
-      head += `Date: ${httpDate()}\r\nConnection: close\r\n\r\n`;
-    }
+    this.shouldKeepAlive = this.shouldKeepAlive && this.#conn.keepAlive();
+    head += closingLines(httpDate(), this.shouldKeepAlive, this.#conn.keepAliveHeader);
     this._header = head;
     const out = Buffer.allocUnsafe(head.length + bodyBytes);
     out.write(head, 0, 'latin1');
@@ -281,7 +283,7 @@ export class Prebuilt {
     const i = (keepAlive ? 0 : 2) + (head ? 1 : 0);
     let out = this.#bytes[i];
     if (out === undefined) {
-      const text = `${this.head}Date: ${date}\r\n${keepAlive ? `Connection: keep-alive\r\n${keepAliveHeader}` : 'Connection: close\r\n'}\r\n`;
+      const text = this.head + closingLines(date, keepAlive, keepAliveHeader);
       out = head || this.#bodyless ? Buffer.from(text, 'latin1') : Buffer.concat([Buffer.from(text, 'latin1'), this.body]);
       this.#bytes[i] = out;
     }
